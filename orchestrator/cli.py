@@ -1,0 +1,164 @@
+"""Command line: argparse wiring only; each command returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from orchestrator import __version__
+from orchestrator.error_handler import run_guarded
+from orchestrator.errors import EXIT_OK, EXIT_USAGE, UsageError, display_path
+from orchestrator.hints import did_you_mean
+from orchestrator.project import Project, load_project
+from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
+from orchestrator.render.graphs import render_graph
+from orchestrator.render.listing import render_listing
+from orchestrator.render.plan import render_plan
+from orchestrator.selection import expand_names, select
+from orchestrator.spec.schema import schema_text
+from orchestrator.spec.variables import parse_assignments
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that name the fix and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            bad = message.split(":", 1)[1].split()
+            known = [s for a in self._actions for s in a.option_strings]
+            for sub in self._subparsers._group_actions if self._subparsers else []:
+                for parser in getattr(sub, "choices", {}).values():
+                    known += [s for a in parser._actions for s in a.option_strings]
+            hints = [did_you_mean(b.split("=")[0], known) for b in bad]
+            message += "".join(h for h in hints if h)
+        self.exit(EXIT_USAGE, f"error: {message}\nrun '{self.prog} --help' for usage\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="spec file (default: builds.yaml in the current folder)",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable; wins over the environment and the spec",
+    )
+    p.add_argument(
+        "--allow-outside-context",
+        action="store_true",
+        help="allow contexts outside the spec file's folder",
+    )
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="targets, groups or globs (default: the 'default' group, else all)",
+    )
+    p.add_argument(
+        "--with-dependents",
+        action="store_true",
+        help="also select every target built on the selected ones",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="stackbake",
+        description=("Build container image hierarchies on BuildKit from one declarative spec."),
+    )
+    parser.add_argument("--version", action="version", version=f"stackbake {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check the spec and the Dockerfiles it names")
+    _common(p)
+    p = sub.add_parser("plan", help="show the targets in build order with their parents")
+    _common(p)
+    _selection(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("graph", help="draw the hierarchy (tree, mermaid, dot, json)")
+    _common(p)
+    _selection(p)
+    p.add_argument("--format", choices=GRAPH_FORMATS, default="tree")
+    p = sub.add_parser("ls", help="list targets and groups with their contexts")
+    _common(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_parser("schema", help="print the spec's JSON Schema")
+    return parser
+
+
+def _project(args: argparse.Namespace) -> Project:
+    try:
+        overrides = parse_assignments(args.var, "--var")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return load_project(
+        args.file, overrides=overrides, allow_outside_context=args.allow_outside_context
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    project = _project(args)
+    h = project.hierarchy
+    levels = len(set(h.levels().values()))
+    bases = {e.normalized for es in h.externals.values() for e in es}
+    n, g = len(project.spec.targets), len(project.spec.groups)
+    print(
+        f"{display_path(project.spec.path)}: valid: {n} target{'s' * (n != 1)}, "
+        f"{g} group{'s' * (g != 1)}, {levels} level{'s' * (levels != 1)}, "
+        f"{len(bases)} external base{'s' * (len(bases) != 1)}"
+    )
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    h = _project(args).hierarchy
+    requested = expand_names(h, args.targets)
+    order = select(h, args.targets, with_dependents=args.with_dependents)
+    print(render_plan(h, order, requested, args.format))
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    h = _project(args).hierarchy
+    print(
+        render_graph(h, select(h, args.targets, with_dependents=args.with_dependents), args.format)
+    )
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    print(render_listing(_project(args).spec, args.format))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "graph": cmd_graph,
+    "ls": cmd_ls,
+    "schema": cmd_schema,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if os.environ.get("STACKBAKE_DEBUG_CRASH") == "1":  # lets tests reach the bug path
+        return run_guarded(lambda: 1 // 0)
+    return run_guarded(lambda: COMMANDS[args.command](args))

@@ -1,0 +1,46 @@
+"""Maps exceptions to one message and an exit code; the only place that does."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    StackbakeError,
+    display_path,
+)
+
+
+def crash_log_path() -> Path:
+    folder = Path(tempfile.gettempdir()) / "stackbake"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{id(folder):x}.log"
+
+
+def run_guarded(body: Callable[[], int]) -> int:
+    """Run a command body; user errors exit 2 (or their own code), bugs exit 3."""
+    try:
+        return body()
+    except StackbakeError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        log = crash_log_path()
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        print(
+            f"internal error: stackbake hit a bug; the traceback is in {display_path(log)} "
+            "(please attach it to a bug report)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,93 @@
+"""The one user-facing exception base and its kinds.
+
+Every error a user can act on is a `StackbakeError`; `error_handler` maps them to a
+message and an exit code. Anything else escaping the program is an internal error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user should read it: relative to the current folder when inside it."""
+    p = Path(path)
+    try:
+        return os.path.relpath(p) if p.is_absolute() and p.is_relative_to(Path.cwd()) else str(p)
+    except (ValueError, OSError):
+        return str(p)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, where it is, and what to do about it."""
+
+    file: Path | None
+    line: int | None
+    col: int | None
+    path: str
+    message: str
+
+    def render(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = display_path(self.file)
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.col is not None:
+                    where += f":{self.col}"
+            where += ": "
+        subject = f"{self.path}: " if self.path else ""
+        return f"{where}{subject}{self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (str(self.file or ""), self.line or 0, self.col or 0, self.message)
+
+
+class StackbakeError(Exception):
+    """Base of every error the user can act on."""
+
+    exit_code = EXIT_USAGE
+
+    def render(self) -> str:
+        return f"error: {self}"
+
+
+class UsageError(StackbakeError):
+    """Bad command line: unknown target, bad flag value, missing spec file."""
+
+
+class SpecError(StackbakeError):
+    """One or more problems in the spec or the files it names; all shown at once."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems = tuple(sorted(problems, key=Problem.sort_key))
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+    def render(self) -> str:
+        n = len(self.problems)
+        tail = "" if n == 1 else f"\n{n} problems found; nothing was run."
+        return str(self) + tail
+
+
+class ProblemCollector:
+    """Collects problems of a phase; `raise_if_any` ends the phase with all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise SpecError(self.problems)

@@ -1,0 +1,206 @@
+"""The hierarchy graph: which target builds on which, and why.
+
+Edges run parent -> child and carry their origins: `depends_on` in the spec, or a
+Dockerfile line (FROM, COPY --from, RUN --mount from) whose image is another target,
+named directly or by one of its tags (compared as normalised references). Every
+other image is an external base of the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from orchestrator.dockerfiles import Analysis, DockerfileError, analyze, parse
+from orchestrator.errors import Problem, ProblemCollector, display_path
+from orchestrator.hints import did_you_mean
+from orchestrator.model import Spec, Target
+from orchestrator.refs import BadReference, host_platform, parse_ref
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Why an edge or an external base exists."""
+
+    kind: str  # "declared" or "dockerfile"
+    file: Path
+    line: int
+    detail: str  # "depends_on" or the instruction: "FROM acme/base:1.4.2"
+
+    def describe(self, folder: Path) -> str:
+        where = f"{_rel(self.file, folder)}:{self.line}"
+        return f"declared ({where})" if self.kind == "declared" else f"{where} {self.detail}"
+
+
+@dataclass(frozen=True)
+class ExternalBase:
+    ref: str  # as the Dockerfile names it, ARGs expanded
+    normalized: str
+    origin: Origin
+
+
+@dataclass
+class Hierarchy:
+    spec: Spec
+    dag: nx.DiGraph = field(default_factory=nx.DiGraph)
+    externals: dict[str, list[ExternalBase]] = field(default_factory=dict)
+    stages: dict[str, list[str]] = field(default_factory=dict)
+
+    def parents(self, name: str) -> list[str]:
+        return sorted(self.dag.predecessors(name))
+
+    def children(self, name: str) -> list[str]:
+        return sorted(self.dag.successors(name))
+
+    def origins(self, parent: str, child: str) -> list[Origin]:
+        origins: list[Origin] = self.dag.edges[parent, child]["origins"]
+        return origins
+
+    def levels(self) -> dict[str, int]:
+        level: dict[str, int] = {}
+        for name in nx.topological_sort(self.dag):
+            level[name] = max((level[p] + 1 for p in self.dag.predecessors(name)), default=0)
+        return level
+
+    def order(self, names: list[str] | None = None) -> list[str]:
+        """Build order: by level, then by name; restricted to `names` when given."""
+        level = self.levels()
+        chosen = set(self.dag.nodes if names is None else names)
+        return sorted(chosen, key=lambda n: (level[n], n))
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return display_path(path)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, out: ProblemCollector) -> None:
+        self.spec = spec
+        self.out = out
+        self.h = Hierarchy(spec)
+        self.by_tag: dict[str, str] = {}
+        for target in spec.targets.values():
+            self.h.dag.add_node(target.name)
+            for tag in target.tags:
+                with contextlib.suppress(BadReference):
+                    self.by_tag.setdefault(parse_ref(tag).normalized(), target.name)
+
+    def edge(self, parent: str, child: str, origin: Origin) -> None:
+        if not self.h.dag.has_edge(parent, child):
+            self.h.dag.add_edge(parent, child, origins=[])
+        origins = self.h.origins(parent, child)
+        if origin not in origins:
+            origins.append(origin)
+
+    def analyses(self, target: Target) -> Iterator[Analysis]:
+        commands = parse(target.dockerfile)
+        for platform in target.platforms or (host_platform(),):
+            yield analyze(
+                commands,
+                build_args=target.args,
+                platform=platform,
+                build_platform=host_platform(),
+                wanted=(target.stage, target.test),
+            )
+
+    def target(self, target: Target) -> None:
+        for i, dep in enumerate(target.depends_on):
+            if dep in self.spec.targets and dep != target.name:
+                where = target.at(f"depends_on[{i}]")
+                self.edge(
+                    dep, target.name, Origin("declared", where.file, where.line, "depends_on")
+                )
+        if not target.dockerfile.is_file() or not target.context.is_dir():
+            return  # reported by the spec checks
+        try:
+            analyses = list(self.analyses(target))
+        except DockerfileError as exc:
+            self.out.add(
+                Problem(
+                    target.dockerfile,
+                    exc.line,
+                    1 if exc.line else None,
+                    "",
+                    f"{exc} (target {target.name!r})",
+                )
+            )
+            return
+        names = analyses[0].stage_names()
+        self.h.stages[target.name] = names
+        for key in ("target", "test"):
+            stage = target.stage if key == "target" else target.test
+            if stage is not None and stage.lower() not in names:
+                shown = display_path(target.dockerfile)
+                hint = did_you_mean(stage, names)
+                listed = f" (stages: {', '.join(names)})" if names else " (it has no named stages)"
+                self.out.add(
+                    target.at(key).problem(
+                        f"stage {stage!r} is not defined in {shown}{hint}{listed}"
+                    )
+                )
+        externals: dict[tuple[str, int, str], ExternalBase] = {}
+        for analysis in analyses:
+            for use in analysis.images:
+                origin = Origin(
+                    "dockerfile", target.dockerfile, use.line, f"{use.instruction} {use.written}"
+                )
+                parent = self.resolve(use.ref, target, use.line)
+                if isinstance(parent, str):
+                    self.edge(parent, target.name, origin)
+                elif parent is None:
+                    ref = parse_ref(use.ref)
+                    externals[(use.ref, use.line, use.instruction)] = ExternalBase(
+                        use.ref, ref.normalized(), origin
+                    )
+        self.h.externals[target.name] = list(externals.values())
+
+    def resolve(self, ref: str, target: Target, line: int) -> str | bool | None:
+        """The target a reference names, None for an external image, False if invalid."""
+        if ref in self.spec.targets:
+            return ref
+        try:
+            parsed = parse_ref(ref)
+        except BadReference as exc:
+            self.out.add(
+                Problem(
+                    target.dockerfile, line, 1, "", f"image {ref!r} {exc} (target {target.name!r})"
+                )
+            )
+            return False
+        if parsed.tag is None and parsed.digest:
+            return None  # pinned by digest alone: an external image by definition
+        return self.by_tag.get(parsed.without_digest().normalized())
+
+    def cycles(self) -> None:
+        for component in nx.strongly_connected_components(self.h.dag):
+            nodes = sorted(component)
+            if len(nodes) == 1 and not self.h.dag.has_edge(nodes[0], nodes[0]):
+                continue
+            # Walk child -> parent ("builds on") from the alphabetically first target.
+            sub = self.h.dag.subgraph(nodes).reverse(copy=False)
+            cycle = nx.find_cycle(sub, source=nodes[0])
+            trail = [cycle[0][0], *(edge[1] for edge in cycle)]
+            lines = [f"dependency cycle: {' -> '.join(trail)}"]
+            first: Origin | None = None
+            for child, parent in cycle[: len(cycle)]:
+                origin = self.h.origins(parent, child)[0]
+                first = first or origin
+                lines.append(f"  {child} builds on {parent}: {origin.describe(self.spec.folder)}")
+            lines.append("  break the cycle by removing one of these edges")
+            assert first is not None
+            self.out.add(Problem(first.file, first.line, None, "", "\n".join(lines)))
+
+
+def build_hierarchy(spec: Spec, out: ProblemCollector) -> Hierarchy:
+    builder = _Builder(spec, out)
+    for target in spec.targets.values():
+        builder.target(target)
+    builder.cycles()
+    return builder.h

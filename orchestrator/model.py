@@ -1,0 +1,101 @@
+"""The validated spec as frozen dataclasses: what every later stage reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import Problem
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a value was written: file, line, column and its dotted path in that file."""
+
+    file: Path
+    line: int
+    col: int
+    path: str
+
+    def problem(self, message: str) -> Problem:
+        return Problem(self.file, self.line, self.col, self.path, message)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One --cache-from/--cache-to entry as ordered key=value attributes."""
+
+    attrs: tuple[tuple[str, str], ...]
+
+    @property
+    def type(self) -> str:
+        return dict(self.attrs).get("type", "registry")
+
+    def to_flag(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.attrs)
+
+
+@dataclass(frozen=True)
+class Secret:
+    id: str
+    src: Path | None = None
+    env: str | None = None
+
+    def describe(self) -> str:
+        """Where the value comes from; never the value itself."""
+        return f"id={self.id},src={self.src}" if self.src else f"id={self.id},env={self.env}"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    spec_file: Path
+    context: Path
+    dockerfile: Path
+    stage: str | None = None
+    test: str | None = None
+    description: str = ""
+    args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    cache_from: tuple[CacheEntry, ...] = ()
+    cache_to: tuple[CacheEntry, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    ssh: tuple[str, ...] = ()
+    network: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    builder: str | None = None
+    depends_on: tuple[str, ...] = ()
+    # Where each field (and list item: "tags[0]") was written; defaults included.
+    where: Mapping[str, Where] = field(default_factory=dict, compare=False)
+
+    def at(self, key: str) -> Where:
+        """Where a field of this target was written, else where the target was."""
+        if key in self.where:
+            return self.where[key]
+        base = key.split("[", 1)[0]
+        return self.where.get(base) or self.where[""]
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    members: tuple[str, ...]
+    where: Where
+    member_where: tuple[Where, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path  # the root spec file
+    targets: Mapping[str, Target]
+    groups: Mapping[str, Group]
+    files: tuple[Path, ...] = ()  # the root and every included file
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent

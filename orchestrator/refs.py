@@ -1,0 +1,153 @@
+"""Image references and platforms: parsing, validation and normalisation.
+
+The grammar is the one of github.com/distribution/reference, which the Docker CLI
+and BuildKit use: `alpine` and `docker.io/library/alpine:latest` are the same image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from orchestrator.hints import did_you_mean
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_DOMAIN_RE = re.compile(_DOMAIN)
+_REMAINDER = re.compile(
+    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
+)
+DEFAULT_DOMAIN = "docker.io"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    domain: str
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.domain}/{self.path}"
+
+    def normalized(self) -> str:
+        """`docker.io/library/alpine:latest`, digest kept when given."""
+        out = self.repository
+        if self.tag or not self.digest:
+            out += f":{self.tag or 'latest'}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def without_digest(self) -> ImageRef:
+        return ImageRef(self.domain, self.path, self.tag, None)
+
+
+class BadReference(ValueError):
+    pass
+
+
+def parse_ref(text: str) -> ImageRef:
+    """Parse and normalise an image reference; raises BadReference with the reason."""
+    if not text:
+        raise BadReference("is empty")
+    if text != text.strip():
+        raise BadReference("has surrounding spaces")
+    domain: str | None = None
+    rest = text
+    first, sep, remainder = text.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        domain, rest = first, remainder
+    match = _REMAINDER.fullmatch(rest)
+    if match is None or (domain is not None and not _DOMAIN_RE.fullmatch(domain)):
+        if text != text.lower() and domain is None:
+            raise BadReference("has upper-case letters; repository names must be lower-case")
+        raise BadReference(
+            "is not a valid image reference; write [registry/]name[:tag][@sha256:digest] with a "
+            "lower-case name"
+        )
+    domain = domain or DEFAULT_DOMAIN
+    if domain == "index.docker.io":
+        domain = DEFAULT_DOMAIN
+    path = match["path"]
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = f"library/{path}"
+    return ImageRef(domain, path, match["tag"], match["digest"])
+
+
+def normalize(text: str) -> str:
+    return parse_ref(text).normalized()
+
+
+# Platforms: os/arch[/variant], the values BuildKit (containerd's platforms package) knows.
+KNOWN_OS = (
+    "linux",
+    "windows",
+    "darwin",
+    "freebsd",
+    "netbsd",
+    "openbsd",
+    "solaris",
+    "illumos",
+    "aix",
+    "android",
+    "ios",
+    "js",
+    "wasip1",
+    "plan9",
+    "dragonfly",
+)
+KNOWN_ARCH = (
+    "amd64",
+    "arm64",
+    "arm",
+    "386",
+    "ppc64le",
+    "ppc64",
+    "s390x",
+    "riscv64",
+    "mips64le",
+    "mips64",
+    "mipsle",
+    "mips",
+    "loong64",
+    "wasm",
+)
+KNOWN_VARIANTS = {
+    "arm": ("v5", "v6", "v7", "v8"),
+    "arm64": ("v8", "v8.0", "v8.1", "v8.2", "v9", "v9.0"),
+    "amd64": ("v1", "v2", "v3", "v4"),
+}
+
+
+def platform_problem(text: str) -> str | None:
+    """Why a platform string is invalid (with a did-you-mean), or None when it is fine."""
+    parts = text.split("/")
+    if len(parts) not in (2, 3):
+        return f"{text!r} is not a platform; write os/arch[/variant], for example linux/amd64"
+    os_, arch = parts[0], parts[1]
+    if os_ not in KNOWN_OS:
+        return f"unknown operating system {os_!r} in {text!r}{did_you_mean(os_, KNOWN_OS)}"
+    if arch not in KNOWN_ARCH:
+        hint = did_you_mean(arch, KNOWN_ARCH) or f"; known: {', '.join(KNOWN_ARCH)}"
+        return f"unknown architecture {arch!r} in {text!r}{hint}"
+    if len(parts) == 3 and parts[2] not in KNOWN_VARIANTS.get(arch, ()):
+        known = KNOWN_VARIANTS.get(arch, ())
+        hint = f"; {arch} variants: {', '.join(known)}" if known else f"; {arch} has no variants"
+        return f"unknown variant {parts[2]!r} in {text!r}{hint}"
+    return None
+
+
+def host_platform() -> str:
+    """The platform a build without `platforms` targets: the engine's, assumed local."""
+    import platform
+
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(
+        machine, machine
+    )
+    return f"linux/{arch}"

@@ -1,0 +1,70 @@
+"""`stackbake plan`: the selected targets in build order, as text or stable JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestrator.errors import display_path
+from orchestrator.graph import Hierarchy
+from orchestrator.refs import host_platform
+from orchestrator.render.common import externals_json, parents_json, rel
+
+PLAN_SCHEMA_ID = "stackbake.plan/v1"
+
+
+def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str, Any]:
+    spec = h.spec
+    level = h.levels()
+    targets = []
+    for name in order:
+        t = spec.targets[name]
+        targets.append(
+            {
+                "name": name,
+                "level": level[name],
+                "requested": name in requested,
+                "context": rel(t.context, spec.folder),
+                "dockerfile": rel(t.dockerfile, spec.folder),
+                "target": t.stage,
+                "test": t.test,
+                "platforms": list(t.platforms) or [host_platform()],
+                "tags": list(t.tags),
+                "parents": parents_json(h, name),
+                "external_bases": externals_json(h, name),
+            }
+        )
+    return {"schema": PLAN_SCHEMA_ID, "spec": display_path(spec.path), "targets": targets}
+
+
+def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
+    data = plan_json(h, order, requested)
+    levels = {t["level"] for t in data["targets"]}
+    lines = [
+        f"Plan for {data['spec']}: {len(order)} target{'s' * (len(order) != 1)} "
+        f"in {len(levels)} level{'s' * (len(levels) != 1)}"
+    ]
+    for i, t in enumerate(data["targets"], 1):
+        note = "" if t["requested"] else ", needed by the selection"
+        stage = f", stage {t['target']}" if t["target"] else ""
+        test = f", test stage {t['test']}" if t["test"] else ""
+        lines.append(f"{i:>3}. {t['name']}  [level {t['level']}{stage}{test}{note}]")
+        for p in t["parents"]:
+            how = "; ".join(_origin(o) for o in p["origins"])
+            lines.append(f"       from:      {p['name']} ({how})")
+        for e in t["external_bases"]:
+            lines.append(f"       base:      {e['ref']} (external; {_origin(e['origin'])})")
+        lines.append(f"       platforms: {', '.join(t['platforms'])}")
+        lines.append(f"       tags:      {', '.join(t['tags']) or '(none: image is not tagged)'}")
+    return "\n".join(lines)
+
+
+def _origin(o: dict[str, Any]) -> str:
+    where = f"{o['file']}:{o['line']}"
+    return f"declared in {where}" if o["kind"] == "declared" else f"{where} {o['detail']}"
+
+
+def render_plan(h: Hierarchy, order: list[str], requested: list[str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(plan_json(h, order, requested), indent=2)
+    return plan_text(h, order, requested)

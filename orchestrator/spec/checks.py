@@ -1,0 +1,176 @@
+"""Semantic checks of an assembled spec that need no Dockerfile: names, groups,
+platforms, tags, and the files and folders targets point at."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from orchestrator.errors import ProblemCollector, display_path
+from orchestrator.hints import did_you_mean
+from orchestrator.model import Spec, Target
+from orchestrator.refs import BadReference, parse_ref, platform_problem
+
+GLOB_CHARS = "*?["
+
+
+def is_glob(text: str) -> bool:
+    return any(c in text for c in GLOB_CHARS)
+
+
+def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool) -> None:
+    for target in spec.targets.values():
+        _check_depends_on(spec, target, out)
+        _check_platforms(target, out)
+        _check_tags(target, out)
+        _check_paths(spec, target, out, allow_outside_context=allow_outside_context)
+    _check_tag_owners(spec, out)
+    _check_groups(spec, out)
+
+
+def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None:
+    for i, dep in enumerate(target.depends_on):
+        where = target.at(f"depends_on[{i}]")
+        if dep == target.name:
+            out.add(where.problem("a target cannot depend on itself; remove it"))
+        elif dep in spec.groups:
+            out.add(
+                where.problem(f"{dep!r} is a group; depends_on lists targets (write its members)")
+            )
+        elif dep not in spec.targets:
+            hint = did_you_mean(dep, spec.targets) or "; it must name a target of this spec"
+            out.add(where.problem(f"unknown target {dep!r}{hint}"))
+
+
+def _check_platforms(target: Target, out: ProblemCollector) -> None:
+    for i, platform in enumerate(target.platforms):
+        problem = platform_problem(platform)
+        if problem:
+            out.add(target.at(f"platforms[{i}]").problem(problem))
+
+
+def _check_tags(target: Target, out: ProblemCollector) -> None:
+    for i, tag in enumerate(target.tags):
+        try:
+            ref = parse_ref(tag)
+        except BadReference as exc:
+            out.add(target.at(f"tags[{i}]").problem(f"tag {tag!r} {exc}"))
+            continue
+        if ref.digest:
+            out.add(
+                target.at(f"tags[{i}]").problem(
+                    f"tag {tag!r} has a digest; a tag names what will be built, "
+                    f"remove '@{ref.digest}'"
+                )
+            )
+
+
+def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
+    owners: dict[str, tuple[Target, int]] = {}
+    for target in spec.targets.values():
+        for i, tag in enumerate(target.tags):
+            try:
+                key = parse_ref(tag).normalized()
+            except BadReference:
+                continue
+            if key in owners and owners[key][0].name != target.name:
+                other, j = owners[key]
+                first = other.at(f"tags[{j}]")
+                out.add(
+                    target.at(f"tags[{i}]").problem(
+                        f"tag {tag!r} is also produced by target {other.name!r} "
+                        f"({display_path(first.file)}:{first.line}); each tag must belong to one "
+                        "target"
+                    )
+                )
+            else:
+                owners.setdefault(key, (target, i))
+
+
+def _check_paths(
+    spec: Spec, target: Target, out: ProblemCollector, *, allow_outside_context: bool
+) -> None:
+    ctx = target.context
+    shown = display_path(ctx)
+    if not allow_outside_context and not ctx.is_relative_to(spec.folder):
+        out.add(
+            target.at("context").problem(
+                f"context {shown} is outside the spec's folder {display_path(spec.folder)}; move it "
+                "inside or pass --allow-outside-context"
+            )
+        )
+    if not ctx.is_dir():
+        what = "is not a folder" if ctx.exists() else "does not exist"
+        out.add(
+            target.at("context").problem(
+                f"context {shown} {what}; fix 'context' (relative to {target.spec_file.name}'s "
+                "folder)"
+            )
+        )
+        return
+    if not target.dockerfile.is_file():
+        present = sorted(p.name for p in ctx.iterdir() if "dockerfile" in p.name.lower())
+        hint = did_you_mean(target.dockerfile.name, present) or (
+            f"; found: {', '.join(present)}" if present else ""
+        )
+        out.add(
+            target.at("dockerfile").problem(
+                f"Dockerfile {display_path(target.dockerfile)} does not exist{hint}; fix "
+                "'dockerfile' (relative to the context)"
+            )
+        )
+
+
+def group_members(spec: Spec, name: str, trail: tuple[str, ...] = ()) -> list[str]:
+    """Target names a group selects, in spec order, expanding nested groups and globs."""
+    out: list[str] = []
+    for member in spec.groups[name].members:
+        if member in spec.groups and member not in trail:
+            out += group_members(spec, member, (*trail, name))
+        elif member in spec.targets:
+            out.append(member)
+        elif is_glob(member):
+            out += [t for t in spec.targets if fnmatchcase(t, member)]
+    return list(dict.fromkeys(out))
+
+
+def _check_groups(spec: Spec, out: ProblemCollector) -> None:
+    for group in spec.groups.values():
+        for member, where in zip(group.members, group.member_where, strict=True):
+            if member == group.name:
+                out.add(where.problem("a group cannot contain itself; remove it"))
+            elif member in spec.groups:
+                if group.name in _reachable_groups(spec, member):
+                    out.add(
+                        where.problem(
+                            f"groups {group.name!r} and {member!r} contain each other; remove one"
+                        )
+                    )
+            elif is_glob(member):
+                if not any(fnmatchcase(t, member) for t in spec.targets):
+                    names = ", ".join(sorted(spec.targets))
+                    out.add(where.problem(f"{member!r} matches no target; targets: {names}"))
+            elif member not in spec.targets:
+                hint = did_you_mean(member, [*spec.targets, *spec.groups]) or (
+                    "; it must name a target, a group or a glob"
+                )
+                out.add(where.problem(f"unknown target or group {member!r}{hint}"))
+
+
+def _reachable_groups(spec: Spec, start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        for member in spec.groups[name].members:
+            if member in spec.groups and member not in seen:
+                seen.add(member)
+                todo.append(member)
+    return seen
+
+
+def relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,169 @@
+"""`${...}` interpolation: variables, their precedence, and the built-in placeholders.
+
+Forms: `${NAME}`, `${NAME:-default}` (default when unset or empty), `${NAME:?message}`
+(error when unset or empty), `$$` for a literal `$`. Defaults may nest placeholders.
+A name resolves from `--var`, then the environment, then the spec's `variables`
+block (whose values may use other variables). Built-ins: `${target}`, `${git.sha}`,
+`${git.short_sha}`, `${git.branch}`, `${date}` (UTC, YYYYMMDD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.hints import did_you_mean
+
+_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?:(?P<op>:-|:\?)(?P<arg>.*))?", re.S)
+GIT_BUILTINS = ("git.sha", "git.short_sha", "git.branch")
+BUILTINS = ("target", "date", *GIT_BUILTINS)
+
+
+class InterpolationError(Exception):
+    """A placeholder that cannot be resolved; `variable` names the block entry at fault."""
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+@dataclass
+class GitFacts:
+    """`git` built-ins, asked of git once and only when a spec uses them."""
+
+    folder: Path
+    _cache: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str:
+        if name not in self._cache:
+            args = {
+                "git.sha": ["rev-parse", "HEAD"],
+                "git.short_sha": ["rev-parse", "--short=12", "HEAD"],
+                "git.branch": ["rev-parse", "--abbrev-ref", "HEAD"],
+            }[name]
+            try:
+                out = subprocess.run(
+                    ["git", "-C", str(self.folder), *args],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=30,
+                ).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                raise InterpolationError(
+                    f"${{{name}}} needs a git checkout with at least one commit, and "
+                    f"{self.folder} is not one; use ${{{name}:-VALUE}} or --var"
+                ) from None
+            self._cache[name] = out
+        return self._cache[name]
+
+
+@dataclass
+class Variables:
+    block: Mapping[str, str]
+    overrides: Mapping[str, str]
+    environ: Mapping[str, str]
+    git: GitFacts
+    today: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+
+    def known(self) -> list[str]:
+        return [*BUILTINS, *self.block, *self.overrides]
+
+    def value(self, name: str, target: str | None, stack: tuple[str, ...] = ()) -> str | None:
+        if name == "target":
+            if target is None:
+                raise InterpolationError("${target} is only defined inside a target or defaults")
+            return target
+        if name == "date":
+            return self.today
+        if name in GIT_BUILTINS:
+            return self.git.get(name)
+        if name in self.overrides:
+            return self.overrides[name]
+        if name in self.environ:
+            return self.environ[name]
+        if name in self.block:
+            if name in stack:
+                trail = " -> ".join((*stack[stack.index(name) :], name))
+                raise InterpolationError(f"variables refer to each other in a loop: {trail}", name)
+            try:
+                return self.interpolate(self.block[name], target, (*stack, name))
+            except InterpolationError as exc:
+                raise InterpolationError(str(exc), exc.variable or name) from None
+        return None
+
+    def interpolate(self, text: str, target: str | None, stack: tuple[str, ...] = ()) -> str:
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if char != "$":
+                out.append(char)
+                i += 1
+                continue
+            nxt = text[i + 1 : i + 2]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt != "{":
+                raise InterpolationError(
+                    f"a lone '$' in {text!r}; write '$$' for a literal '$' "
+                    "or ${NAME} for a variable"
+                )
+            end = _closing_brace(text, i + 1)
+            if end < 0:
+                raise InterpolationError(f"unclosed '${{' in {text!r}; add the missing '}}'")
+            out.append(self._placeholder(text[i + 2 : end], target, stack))
+            i = end + 1
+        return "".join(out)
+
+    def _placeholder(self, body: str, target: str | None, stack: tuple[str, ...]) -> str:
+        match = _BODY.fullmatch(body)
+        if match is None:
+            raise InterpolationError(
+                f"'${{{body}}}' is not a placeholder; write ${{NAME}}, ${{NAME:-default}} "
+                "or ${NAME:?message}"
+            )
+        name, op, arg = match["name"], match["op"], match["arg"] or ""
+        value = self.value(name, target, stack)
+        if op == ":-":
+            return value if value else self.interpolate(arg, target, stack)
+        if op == ":?":
+            if not value:
+                reason = self.interpolate(arg, target, stack) or "is required"
+                raise InterpolationError(f"${{{name}}}: {reason}")
+            return value
+        if value is None:
+            hint = did_you_mean(name, self.known()) or (
+                "; define it under 'variables', pass --var NAME=VALUE, or set it in the environment"
+            )
+            raise InterpolationError(f"unknown variable ${{{name}}}{hint}")
+        return value
+
+
+def _closing_brace(text: str, open_at: int) -> int:
+    depth = 0
+    for j in range(open_at, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def parse_assignments(pairs: list[str], flag: str) -> dict[str, str]:
+    """`NAME=VALUE` pairs of a repeated flag; raises ValueError naming the bad one."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{flag} {pair!r}: write {flag} NAME=VALUE")
+        out[name] = value
+    return out
