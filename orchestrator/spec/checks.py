@@ -95,8 +95,8 @@ def _check_paths(
     if not allow_outside_context and not ctx.is_relative_to(spec.folder):
         out.add(
             target.at("context").problem(
-                f"context {shown} is outside the spec's folder {display_path(spec.folder)}; move it "
-                "inside or pass --allow-outside-context"
+                f"context {shown} is outside the spec's folder {display_path(spec.folder)}; "
+                "move it inside or pass --allow-outside-context"
             )
         )
     if not ctx.is_dir():
