@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from orchestrator import __version__
 from orchestrator.error_handler import run_guarded
@@ -18,12 +18,17 @@ from orchestrator.render.graphs import render_graph
 from orchestrator.render.listing import render_listing
 from orchestrator.render.plan import render_plan
 from orchestrator.selection import expand_names, select
+from orchestrator.spec import reference
 from orchestrator.spec.schema import schema_text
 from orchestrator.spec.variables import parse_assignments
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors that name the fix and exit 2."""
+    """argparse with one-line errors that name the fix and exit 2; no abbreviations."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
@@ -37,23 +42,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}\nrun '{self.prog} --help' for usage\n")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Spec options, accepted before the command (as docker does) or after it."""
+    unset = argparse.SUPPRESS
     p.add_argument(
         "-f",
         "--file",
         metavar="FILE",
+        default=None if top else unset,
         help="spec file (default: builds.yaml in the current folder)",
     )
     p.add_argument(
         "--var",
         action="append",
-        default=[],
+        dest="var" if top else "var_after_command",
+        default=[] if top else unset,
         metavar="NAME=VALUE",
         help="set a variable; wins over the environment and the spec",
     )
     p.add_argument(
         "--allow-outside-context",
         action="store_true",
+        default=False if top else unset,
         help="allow contexts outside the spec file's folder",
     )
 
@@ -75,12 +85,13 @@ def _selection(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stackbake",
-        description=("Build container image hierarchies on BuildKit from one declarative spec."),
+        allow_abbrev=False,
+        description="Build container image hierarchies on BuildKit from one declarative spec.",
     )
     parser.add_argument("--version", action="version", version=f"stackbake {__version__}")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-
     p = sub.add_parser("validate", help="check the spec and the Dockerfiles it names")
     _common(p)
     p = sub.add_parser("plan", help="show the targets in build order with their parents")
@@ -94,13 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list targets and groups with their contexts")
     _common(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
-    sub.add_parser("schema", help="print the spec's JSON Schema")
+    p = sub.add_parser("schema", help="print the spec's JSON Schema")
+    p.add_argument("--markdown", action="store_true", help="print the spec reference instead")
     return parser
 
 
 def _project(args: argparse.Namespace) -> Project:
     try:
-        overrides = parse_assignments(args.var, "--var")
+        pairs = [*args.var, *getattr(args, "var_after_command", [])]
+        overrides = parse_assignments(pairs, "--var")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return load_project(
@@ -144,7 +157,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(schema_text())
+    sys.stdout.write(reference.markdown() if args.markdown else schema_text())
     return EXIT_OK
 
 

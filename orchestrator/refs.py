@@ -64,7 +64,8 @@ def parse_ref(text: str) -> ImageRef:
         domain, rest = first, remainder
     match = _REMAINDER.fullmatch(rest)
     if match is None or (domain is not None and not _DOMAIN_RE.fullmatch(domain)):
-        if text != text.lower() and domain is None:
+        repository = rest.split("@", 1)[0].rsplit(":", 1)[0] if ":" in rest else rest
+        if repository != repository.lower():
             raise BadReference("has upper-case letters; repository names must be lower-case")
         raise BadReference(
             "is not a valid image reference; write [registry/]name[:tag][@sha256:digest] with a "

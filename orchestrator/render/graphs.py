@@ -18,28 +18,33 @@ def _label(h: Hierarchy, name: str) -> str:
 
 
 def tree(h: Hierarchy, names: list[str]) -> str:
+    """Each target under its deepest parent; other parents are named beside it."""
     chosen = set(names)
+    level = h.levels()
+
+    def primary(name: str) -> str | None:
+        parents = [p for p in h.parents(name) if p in chosen]
+        return max(parents, key=lambda p: (level[p], p)) if parents else None
+
+    kids: dict[str | None, list[str]] = {}
+    for name in h.order(names):
+        kids.setdefault(primary(name), []).append(name)
     lines: list[str] = []
-    shown: set[str] = set()
 
-    def walk(name: str, prefix: str, last: bool, depth: int) -> None:
-        branch = "" if depth == 0 else ("└── " if last else "├── ")
-        again = name in shown
-        lines.append(f"{prefix}{branch}{_label(h, name)}{'  (see above)' if again else ''}")
-        shown.add(name)
-        if again:
-            return
-        kids = [c for c in h.children(name) if c in chosen]
-        inner = prefix if depth == 0 else prefix + ("    " if last else "│   ")
-        for i, kid in enumerate(kids):
-            walk(kid, inner, i == len(kids) - 1, depth + 1)
+    def walk(name: str, prefix: str, branch: str, inner: str) -> None:
+        others = [p for p in h.parents(name) if p in chosen and p != primary(name)]
+        also = f"  (also on {', '.join(others)})" if others else ""
+        lines.append(f"{prefix}{branch}{_label(h, name)}{also}")
+        mine = kids.get(name, [])
+        for i, kid in enumerate(mine):
+            last = i == len(mine) - 1
+            walk(kid, prefix + inner, "└── " if last else "├── ", "    " if last else "│   ")
 
-    for root in h.order(names):
-        if not any(p in chosen for p in h.parents(root)):
-            bases = sorted({e.ref for e in h.externals.get(root, [])})
-            if bases:
-                lines.append(f"[{', '.join(bases)}]")
-            walk(root, "", True, 0)
+    for root in kids.get(None, []):
+        bases = sorted({e.ref for e in h.externals.get(root, [])})
+        if bases:
+            lines.append(f"[{', '.join(bases)}]")
+        walk(root, "", "", "")
     return "\n".join(lines)
 
 

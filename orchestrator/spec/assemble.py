@@ -62,10 +62,14 @@ class _Assembler:
 
     def check_variables(self) -> dict[str, str]:
         resolved = {}
+        in_loops: set[str] = set()
         for name, where in self.var_where.items():
             try:
                 resolved[name] = self.vars.interpolate(f"${{{name}}}", "${target}")
             except InterpolationError as exc:
+                if name in in_loops:
+                    continue  # its loop is reported once, at its first variable
+                in_loops |= exc.loop
                 spot = self.var_where.get(exc.variable or name, where)
                 self.out.add(spot.problem(str(exc)))
         return resolved

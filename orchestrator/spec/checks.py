@@ -3,6 +3,7 @@ platforms, tags, and the files and folders targets point at."""
 
 from __future__ import annotations
 
+import os
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -91,14 +92,15 @@ def _check_paths(
     spec: Spec, target: Target, out: ProblemCollector, *, allow_outside_context: bool
 ) -> None:
     ctx = target.context
-    shown = display_path(ctx)
+    shown = os.path.relpath(ctx, target.spec_file.parent)
     if not allow_outside_context and not ctx.is_relative_to(spec.folder):
         out.add(
             target.at("context").problem(
-                f"context {shown} is outside the spec's folder {display_path(spec.folder)}; "
+                f"context {shown} is outside the folder of {spec.path.name}; "
                 "move it inside or pass --allow-outside-context"
             )
         )
+        return
     if not ctx.is_dir():
         what = "is not a folder" if ctx.exists() else "does not exist"
         out.add(

@@ -26,9 +26,12 @@ BUILTINS = ("target", "date", *GIT_BUILTINS)
 class InterpolationError(Exception):
     """A placeholder that cannot be resolved; `variable` names the block entry at fault."""
 
-    def __init__(self, message: str, variable: str | None = None) -> None:
+    def __init__(
+        self, message: str, variable: str | None = None, loop: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(message)
         self.variable = variable
+        self.loop = loop
 
 
 @dataclass
@@ -89,11 +92,15 @@ class Variables:
         if name in self.block:
             if name in stack:
                 trail = " -> ".join((*stack[stack.index(name) :], name))
-                raise InterpolationError(f"variables refer to each other in a loop: {trail}", name)
+                raise InterpolationError(
+                    f"variables refer to each other in a loop: {trail}",
+                    name,
+                    frozenset(stack[stack.index(name) :]),
+                )
             try:
                 return self.interpolate(self.block[name], target, (*stack, name))
             except InterpolationError as exc:
-                raise InterpolationError(str(exc), exc.variable or name) from None
+                raise InterpolationError(str(exc), exc.variable or name, exc.loop) from None
         return None
 
     def interpolate(self, text: str, target: str | None, stack: tuple[str, ...] = ()) -> str:

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import SpecError, UsageError
+from orchestrator.project import Project, load_project
+from orchestrator.selection import select
+from tests.helpers import write_tree
+
+DIGEST = "sha256:" + "cd" * 32
+
+SPEC = """\
+version: 1
+variables:
+  REG: registry.example.com/acme
+defaults:
+  tags: ["${REG}/${target}:1"]
+  args: {REG: "${REG}"}
+targets:
+  base: {context: base}
+  python: {context: python}
+  node: {context: node}
+  data: {context: data}
+  web: {context: web, depends_on: [python]}
+  app: {context: app, target: runtime}
+  tool: {context: tool, tags: [acme/tool]}
+groups:
+  runtimes: [python, node]
+  leaves: ["app", "tool"]
+"""
+
+FILES = {
+    "base/Dockerfile": "FROM alpine:3.20\n",
+    # a tag of another target, through an ARG the spec sets
+    "python/Dockerfile": "ARG REG=nowhere\nFROM ${REG}/base:1\n",
+    # the target's name
+    "node/Dockerfile": "FROM base\n",
+    # tag plus digest: still the parent; stackbake pins it itself
+    "data/Dockerfile": f"FROM registry.example.com/acme/python:1@{DIGEST}\n",
+    "web/Dockerfile": "FROM registry.example.com/acme/node:1\n",
+    # COPY --from a target by a normalised tag (docker.io/acme/tool:latest)
+    "app/Dockerfile": (
+        "FROM registry.example.com/acme/web:1 AS runtime\n"
+        "COPY --from=docker.io/acme/tool:latest /bin/t /bin/t\n"
+        f"COPY --from=acme/pinned@{DIGEST} / /\n"
+    ),
+    "tool/Dockerfile": "FROM scratch\nRUN --mount=from=alpine:3.20,target=/a true\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    write_tree(tmp_path, {**FILES, "builds.yaml": SPEC})
+    return load_project(None, cwd=tmp_path, environ={})
+
+
+def edges(project: Project) -> set[tuple[str, str, str]]:
+    h = project.hierarchy
+    return {
+        (p, c, o.describe(project.spec.folder)) for p, c in h.dag.edges for o in h.origins(p, c)
+    }
+
+
+def test_inferred_and_declared_edges(project: Project) -> None:
+    assert edges(project) == {
+        ("base", "python", "python/Dockerfile:2 FROM ${REG}/base:1"),
+        ("base", "node", "node/Dockerfile:1 FROM base"),
+        ("python", "data", f"data/Dockerfile:1 FROM registry.example.com/acme/python:1@{DIGEST}"),
+        ("node", "web", "web/Dockerfile:1 FROM registry.example.com/acme/node:1"),
+        ("python", "web", "declared (builds.yaml:12)"),
+        ("web", "app", "app/Dockerfile:1 FROM registry.example.com/acme/web:1"),
+        ("tool", "app", "app/Dockerfile:2 COPY --from docker.io/acme/tool:latest"),
+    }
+
+
+def test_external_bases(project: Project) -> None:
+    ext = {n: [(e.ref, e.normalized) for e in es] for n, es in project.hierarchy.externals.items()}
+    assert ext == {
+        "base": [("alpine:3.20", "docker.io/library/alpine:3.20")],
+        "python": [],
+        "node": [],
+        "data": [],
+        "web": [],
+        "app": [(f"acme/pinned@{DIGEST}", f"docker.io/acme/pinned@{DIGEST}")],
+        "tool": [("alpine:3.20", "docker.io/library/alpine:3.20")],
+    }
+
+
+def test_var_override_moves_the_edge(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**FILES, "builds.yaml": SPEC})
+    project = load_project(None, cwd=tmp_path, environ={}, overrides={"REG": "other.example/x"})
+    assert project.hierarchy.parents("python") == ["base"]
+    assert project.spec.targets["python"].tags == ("other.example/x/python:1",)
+
+
+def test_levels_and_order(project: Project) -> None:
+    h = project.hierarchy
+    assert h.levels() == {
+        "base": 0,
+        "tool": 0,
+        "python": 1,
+        "node": 1,
+        "data": 2,
+        "web": 2,
+        "app": 3,
+    }
+    assert h.order() == ["base", "tool", "node", "python", "data", "web", "app"]
+
+
+@pytest.mark.parametrize(
+    ("names", "with_dependents", "expected"),
+    [
+        ([], False, ["base", "tool", "node", "python", "data", "web", "app"]),
+        (["web"], False, ["base", "node", "python", "web"]),
+        (["runtimes"], False, ["base", "node", "python"]),
+        (["python"], True, ["base", "tool", "node", "python", "data", "web", "app"]),
+        (["d*"], False, ["base", "python", "data"]),
+        (["leaves"], False, ["base", "tool", "node", "python", "web", "app"]),
+        (["node", "tool"], True, ["base", "tool", "node", "python", "web", "app"]),
+    ],
+)
+def test_selection(
+    project: Project, names: list[str], with_dependents: bool, expected: list[str]
+) -> None:
+    assert select(project.hierarchy, names, with_dependents=with_dependents) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["pyhton"], "unknown target or group 'pyhton'; did you mean 'python'?"),
+        (["zz*"], "'zz*' matches no target; run 'stackbake ls' to see them"),
+        (
+            ["nothing"],
+            "unknown target or group 'nothing'; run 'stackbake ls' to see targets and groups",
+        ),
+    ],
+)
+def test_bad_selection(project: Project, names: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        select(project.hierarchy, names)
+    assert str(info.value) == message
+
+
+def test_default_group_is_the_default_selection(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**FILES, "builds.yaml": SPEC + "  default: [node]\n"})
+    project = load_project(None, cwd=tmp_path, environ={})
+    assert select(project.hierarchy, []) == ["base", "node"]
+
+
+def test_cycle_through_dockerfile_and_depends_on(tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "base/Dockerfile": "FROM registry.example.com/acme/web:1\n",
+        "builds.yaml": SPEC,
+    }
+    write_tree(tmp_path, files)
+    with pytest.raises(SpecError) as info:
+        load_project(None, cwd=tmp_path, environ={})
+    assert info.value.render() == (
+        f"{tmp_path}/base/Dockerfile:1: dependency cycle: base -> web -> python -> base\n"
+        "  base builds on web: base/Dockerfile:1 FROM registry.example.com/acme/web:1\n"
+        "  web builds on python: declared (builds.yaml:12)\n"
+        "  python builds on base: python/Dockerfile:2 FROM ${REG}/base:1\n"
+        "  break the cycle by removing one of these edges"
+    )
+
+
+def test_self_cycle(tmp_path: Path) -> None:
+    files = {**FILES, "tool/Dockerfile": "FROM acme/tool\n", "builds.yaml": SPEC}
+    write_tree(tmp_path, files)
+    with pytest.raises(SpecError) as info:
+        load_project(None, cwd=tmp_path, environ={})
+    assert info.value.render() == (
+        f"{tmp_path}/tool/Dockerfile:1: dependency cycle: tool -> tool\n"
+        "  tool builds on tool: tool/Dockerfile:1 FROM acme/tool\n"
+        "  break the cycle by removing one of these edges"
+    )

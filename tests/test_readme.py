@@ -1,0 +1,27 @@
+"""The README's spec reference is generated from the schema; keep them equal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.spec.reference import BEGIN, END, markdown
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def embedded() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def test_spec_reference_matches_the_schema() -> None:
+    assert embedded() == markdown(), (
+        "README's spec reference drifted from schemas/builds.schema.json; regenerate it with "
+        "`stackbake schema --markdown` between the spec-reference markers"
+    )
+
+
+def test_every_schema_key_is_described() -> None:
+    for line in markdown().splitlines():
+        if line.startswith("| `"):
+            assert not line.endswith("|  |"), f"no description in the schema for: {line}"
