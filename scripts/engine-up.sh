@@ -1,68 +1,90 @@
 #!/usr/bin/env bash
 # Installs and starts a real build engine on a Debian 12 host that lacks one:
 # Docker Engine 26 (containerd image store, BuildKit built in), the buildx
-# plugin, QEMU binfmt for linux/arm64 and a local registry. Idempotent: where
-# an engine, buildx, arm64 emulation and the registry already answer, it only
-# prints their versions.
+# plugin, QEMU binfmt for linux/arm64 and a local registry at
+# $STACKBAKE_REGISTRY (scripts/lib.sh). Idempotent: where all four already
+# answer it only prints versions. Needs root for the rest: re-runs itself
+# through sudo when it is not root.
 #
 # Debian 12 ships no buildx and only Docker 20.10, so both come from the
-# Debian 13 (trixie) suite of the mirror this machine already uses: the mirror
-# is read from the machine's own apt sources, never written here.
-#
-# STACKBAKE_REGISTRY (host:port, default below) is where the registry listens.
+# Debian 13 (trixie) suite of the mirror this machine's apt already uses
+# (scripts/lib.sh reads it from the apt sources).
 set -euo pipefail
+trap 'echo "engine-up: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 export DEBIAN_FRONTEND=noninteractive
-registry=${STACKBAKE_REGISTRY:-localhost:5000}
-port=${registry##*:}
+here=$(dirname "$0")
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+registry=$STACKBAKE_REGISTRY
 
-if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
-
-engine_ready() {
-  docker info >/dev/null 2>&1 \
-    && docker buildx version >/dev/null 2>&1 \
-    && [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] \
-    && curl -fs "http://$registry/v2/" >/dev/null 2>&1
+# Prints the first part that does not answer; nothing when all do.
+missing() {
+  docker info >/dev/null 2>&1 || { echo "docker engine"; return; }
+  docker buildx version >/dev/null 2>&1 || { echo "docker buildx"; return; }
+  grep -qs enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || { echo "arm64 emulation (binfmt)"; return; }
+  curl -fs -o /dev/null "http://$registry/v2/" || echo "registry at $registry"
 }
-if engine_ready; then
+versions() {
+  docker version --format 'engine {{.Server.Version}} (client {{.Client.Version}})'
   docker buildx version
-  docker version --format 'engine {{.Server.Version}}'
-  exit 0
+  echo "registry http://$registry/v2/ answers"
+}
+
+if [ -z "$(missing)" ]; then versions; exit 0; fi
+
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "engine-up: run it as root (no sudo here)" >&2; exit 1; }
+  exec sudo env STACKBAKE_REGISTRY="$registry" bash "$0" "$@"
 fi
 
-state=/var/tmp/engine-apt
-mkdir -p "$state/lists/partial" "$state/debs"
-pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry busybox-static curl)
-need_apt=0
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need_apt=1; done
-if [ "$need_apt" = 1 ]; then
+pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry curl)
+if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
   apt-get update -q >/dev/null
   apt-get install -y -q "${pkgs[@]}" >/dev/null
 fi
 
-if ! dockerd --version 2>/dev/null | grep -q 'version 2[6-9]' || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
-  uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$uri" ] || uri=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list)
-  echo "deb $uri trixie main" > "$state/sources.list"
-  o=(-o Dir::Etc::SourceList="$state/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$state/lists")
-  apt-get "${o[@]}" update -q >/dev/null
-  (cd "$state/debs" && rm -f ./*.deb && apt-get "${o[@]}" download docker.io docker-buildx 2>/dev/null)
-  dpkg -i "$state"/debs/docker.io_*.deb "$state"/debs/docker-buildx_*.deb >/dev/null
+# Written before docker.io is installed, in case its package starts the daemon.
+mkdir -p /etc/docker
+[ -s /etc/docker/daemon.json ] || echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+
+# What Debian 12 lacks or has too old, from trixie (the client only where even
+# that is missing).
+debs=()
+dockerd --version 2>/dev/null | grep -q 'version 2[6-9]' || debs+=(docker.io)
+[ -x /usr/libexec/docker/cli-plugins/docker-buildx ] || debs+=(docker-buildx)
+command -v docker >/dev/null || debs+=(docker-cli)
+if [ ${#debs[@]} != 0 ]; then
+  state=/var/tmp/engine-apt trixie="deb $(debian_mirror) trixie main"
+  apt_in "$state" "$trixie" update >/dev/null
+  rm -rf "$state/debs" && mkdir -p "$state/debs"
+  (cd "$state/debs" && apt_in "$state" "$trixie" download "${debs[@]}" >/dev/null 2>&1)
+  dpkg -i "$state"/debs/*.deb >/dev/null
 fi
 
-mkdir -p /etc/docker
-[ -s /etc/docker/daemon.json ] || echo '{"features":{"containerd-snapshotter":true}}' > /etc/docker/daemon.json
 mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 update-binfmts --enable >/dev/null 2>&1 || true
 
 if ! docker info >/dev/null 2>&1; then
-  nohup dockerd --iptables=false >/var/log/dockerd.log 2>&1 &
+  # A killed daemon leaves pid files behind; if their pid was reused by another
+  # process, dockerd (or its containerd) would refuse to start.
+  for f in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
+    pid=$(cat "${f%:*}" 2>/dev/null) || continue
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${f#*:}" ] || rm -f "${f%:*}"
+  done
+  # Run through sudo: let the calling user's group use the socket.
+  group=()
+  [ -z "${SUDO_GID:-}" ] || group=(--group "$SUDO_GID")
+  # setsid: Ctrl-C in the calling terminal must not stop the daemon.
+  setsid nohup dockerd --iptables=false "${group[@]}" >/var/log/dockerd.log 2>&1 </dev/null &
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null || { tail -20 /var/log/dockerd.log >&2; exit 1; }
+  docker info >/dev/null 2>&1 || { tail -20 /var/log/dockerd.log >&2; exit 1; }
 fi
 
-if ! curl -fs "http://$registry/v2/" >/dev/null 2>&1; then
+if ! curl -fs -o /dev/null "http://$registry/v2/"; then
+  # Serves loopback only: docker and BuildKit treat 127.0.0.0/8 (and localhost)
+  # as an insecure (plain HTTP) registry without any daemon configuration.
   mkdir -p /var/lib/test-registry
-  cat > /etc/docker/test-registry.yml <<YML
+  cat >/etc/docker/test-registry.yml <<YML
 version: 0.1
 storage:
   filesystem:
@@ -70,11 +92,14 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$port
+  addr: 127.0.0.1:${registry##*:}
 YML
-  nohup docker-registry serve /etc/docker/test-registry.yml >/var/log/test-registry.log 2>&1 &
-  for _ in $(seq 30); do curl -fs "http://$registry/v2/" >/dev/null 2>&1 && break; sleep 1; done
-  curl -fs "http://$registry/v2/" >/dev/null || { tail -20 /var/log/test-registry.log >&2; exit 1; }
+  setsid nohup docker-registry serve /etc/docker/test-registry.yml \
+    >/var/log/test-registry.log 2>&1 </dev/null &
+  for _ in $(seq 30); do curl -fs -o /dev/null "http://$registry/v2/" && break; sleep 1; done
+  curl -fs -o /dev/null "http://$registry/v2/" || { tail -20 /var/log/test-registry.log >&2; exit 1; }
 fi
-docker buildx version
-docker version --format 'engine {{.Server.Version}}'
+
+gap=$(missing)
+[ -z "$gap" ] || { echo "engine-up: $gap does not answer" >&2; exit 1; }
+versions
