@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from orchestrator import __version__
+from orchestrator.backend.buildx import BuildxBackend
+from orchestrator.build import PROGRESS, BuildOptions, default_jobs, run_build
 from orchestrator.error_handler import run_guarded
 from orchestrator.errors import EXIT_OK, EXIT_USAGE, UsageError, display_path
 from orchestrator.hints import did_you_mean
@@ -17,6 +22,7 @@ from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
 from orchestrator.render.graphs import render_graph
 from orchestrator.render.listing import render_listing
 from orchestrator.render.plan import render_plan
+from orchestrator.request import OutputMode
 from orchestrator.selection import expand_names, select
 from orchestrator.spec import reference
 from orchestrator.spec.schema import schema_text
@@ -66,6 +72,14 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
         default=False if top else unset,
         help="allow contexts outside the spec file's folder",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        dest="set" if top else "set_after_command",
+        default=[] if top else unset,
+        metavar="TARGET.KEY=VALUE",
+        help="override a target field, as in bake (TARGET may be a glob)",
+    )
 
 
 def _selection(p: argparse.ArgumentParser) -> None:
@@ -105,6 +119,48 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list targets and groups with their contexts")
     _common(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("build", help="build the selected targets and what they build on")
+    _common(p)
+    _selection(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--push", action="store_true", help="push every tag (after tests)")
+    out.add_argument("--load", action="store_true", help="load into the local image store")
+    out.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="buildx output, e.g. type=local,dest=out (leaf targets only)",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=default_jobs(),
+        metavar="N",
+        help=f"builds at once (default here: {default_jobs()})",
+    )
+    p.add_argument(
+        "--fail-fast", action="store_true", help="start no new build after the first failure"
+    )
+    p.add_argument(
+        "--retries",
+        type=_non_negative,
+        default=2,
+        metavar="N",
+        help="retries of a phase after a transient error (default: 2)",
+    )
+    p.add_argument(
+        "--progress",
+        choices=PROGRESS,
+        default="auto",
+        help="auto: live view in a terminal, plain log lines elsewhere",
+    )
+    p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report")
+    p.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report")
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--pull", action="store_true", help="always pull external bases")
+    p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
     p.add_argument("--markdown", action="store_true", help="print the spec reference instead")
     return parser
@@ -117,8 +173,61 @@ def _project(args: argparse.Namespace) -> Project:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return load_project(
-        args.file, overrides=overrides, allow_outside_context=args.allow_outside_context
+        args.file,
+        overrides=overrides,
+        allow_outside_context=args.allow_outside_context,
+        sets=[*args.set, *getattr(args, "set_after_command", [])],
     )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    project = _project(args)
+    options = BuildOptions(
+        targets=tuple(args.targets),
+        with_dependents=args.with_dependents,
+        mode=OutputMode(
+            push=args.push,
+            load=args.load,
+            outputs=tuple(args.output),
+            no_cache=args.no_cache,
+            pull=args.pull,
+            builder=args.builder,
+        ),
+        jobs=args.jobs,
+        fail_fast=args.fail_fast,
+        retries=args.retries,
+        retry_base_s=float(os.environ.get("STACKBAKE_RETRY_BASE_S", "1.0")),
+        progress=args.progress,
+        report=args.report,
+        junit=args.junit,
+    )
+    interrupted = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        interrupted.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run_build(
+            project, options, BuildxBackend(), stream=sys.stdout, interrupted=interrupted
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -167,6 +276,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "graph": cmd_graph,
     "ls": cmd_ls,
     "schema": cmd_schema,
+    "build": cmd_build,
 }
 
 

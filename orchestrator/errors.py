@@ -65,6 +65,12 @@ class UsageError(StackbakeError):
     """Bad command line: unknown target, bad flag value, missing spec file."""
 
 
+class EngineError(StackbakeError):
+    """The build engine is missing or cannot do what the run needs."""
+
+    exit_code = EXIT_FAILED
+
+
 class SpecError(StackbakeError):
     """One or more problems in the spec or the files it names; all shown at once."""
 

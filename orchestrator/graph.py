@@ -19,7 +19,7 @@ from orchestrator.dockerfiles import Analysis, DockerfileError, analyze, parse
 from orchestrator.errors import Problem, ProblemCollector, display_path
 from orchestrator.hints import did_you_mean
 from orchestrator.model import Spec, Target
-from orchestrator.refs import BadReference, host_platform, parse_ref
+from orchestrator.refs import BadReference, host_platform, parse_ref, platform_problem
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Origin:
     file: Path
     line: int
     detail: str  # "depends_on" or the instruction: "FROM acme/base:1.4.2"
+    ref: str = ""  # the image reference, ARGs expanded (Dockerfile origins)
 
     def describe(self, folder: Path) -> str:
         where = f"{_rel(self.file, folder)}:{self.line}"
@@ -115,7 +116,9 @@ class _Builder:
             if dep in self.spec.targets and dep != target.name:
                 where = target.at(f"depends_on[{i}]")
                 self.edge(
-                    dep, target.name, Origin("declared", where.file, where.line, "depends_on")
+                    dep,
+                    target.name,
+                    Origin("declared", where.file or target.spec_file, where.line, "depends_on"),
                 )
         if not target.dockerfile.is_file() or not target.context.is_dir():
             return  # reported by the spec checks
@@ -149,7 +152,11 @@ class _Builder:
         for analysis in analyses:
             for use in analysis.images:
                 origin = Origin(
-                    "dockerfile", target.dockerfile, use.line, f"{use.instruction} {use.written}"
+                    "dockerfile",
+                    target.dockerfile,
+                    use.line,
+                    f"{use.instruction} {use.written}",
+                    use.ref,
                 )
                 parent = self.resolve(use.ref, target, use.line)
                 if isinstance(parent, str):
@@ -197,10 +204,31 @@ class _Builder:
             assert first is not None
             self.out.add(Problem(first.file, first.line, None, "", "\n".join(lines)))
 
+    def platforms(self) -> None:
+        """A child builds on its parent for each of its platforms: the parent must have it."""
+        for parent, child in self.h.dag.edges:
+            if not any(o.kind == "dockerfile" for o in self.h.origins(parent, child)):
+                continue
+            p, c = self.spec.targets[parent], self.spec.targets[child]
+            if any(platform_problem(x) for x in (*p.platforms, *c.platforms)):
+                continue  # reported as invalid platforms already
+            have = p.platforms or (host_platform(),)
+            missing = [x for x in (c.platforms or (host_platform(),)) if x not in have]
+            if missing:
+                self.out.add(
+                    c.at("platforms").problem(
+                        f"{', '.join(missing)} not built by parent {parent!r} (platforms: "
+                        f"{', '.join(have)}; {p.at('platforms').spot()}); add "
+                        f"{'it' if len(missing) == 1 else 'them'} to the parent or drop "
+                        f"{'it' if len(missing) == 1 else 'them'} here"
+                    )
+                )
+
 
 def build_hierarchy(spec: Spec, out: ProblemCollector) -> Hierarchy:
     builder = _Builder(spec, out)
     for target in spec.targets.values():
         builder.target(target)
     builder.cycles()
+    builder.platforms()
     return builder.h

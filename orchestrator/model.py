@@ -6,20 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.errors import Problem
+from orchestrator.errors import Problem, display_path
 
 
 @dataclass(frozen=True)
 class Where:
     """Where a value was written: file, line, column and its dotted path in that file."""
 
-    file: Path
+    file: Path | None  # None: given on the command line (--set)
     line: int
     col: int
     path: str
 
     def problem(self, message: str) -> Problem:
+        if self.file is None:
+            return Problem(None, None, None, self.path, message)
         return Problem(self.file, self.line, self.col, self.path, message)
+
+    def spot(self) -> str:
+        """`builds.yaml:12` for messages that point elsewhere, or the --set flag."""
+        return f"{display_path(self.file)}:{self.line}" if self.file else self.path
 
 
 @dataclass(frozen=True)

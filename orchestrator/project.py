@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +28,12 @@ def load_project(
     overrides: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     allow_outside_context: bool = False,
+    sets: Sequence[str] = (),
 ) -> Project:
     """Load, validate and graph a spec; raises SpecError with every problem found."""
     root = find_spec(file, cwd or Path.cwd())
     docs = load_documents(root)
-    spec = assemble(docs, overrides or {}, os.environ if environ is None else environ)
+    spec = assemble(docs, overrides or {}, os.environ if environ is None else environ, sets)
     out = ProblemCollector()
     check_spec(spec, out, allow_outside_context=allow_outside_context)
     hierarchy = build_hierarchy(spec, out)

@@ -152,3 +152,19 @@ def host_platform() -> str:
         machine, machine
     )
     return f"linux/{arch}"
+
+
+def context_key(text: str) -> str:
+    """The name BuildKit gives a named build context for this reference: the familiar
+    form without `:latest` (what buildx and the Dockerfile frontend both compute)."""
+    ref = parse_ref(text)
+    path = ref.path
+    if ref.domain == DEFAULT_DOMAIN:
+        name = path.removeprefix("library/") if path.count("/") == 1 else path
+    else:
+        name = f"{ref.domain}/{path}"
+    if ref.tag and ref.tag != "latest":
+        name += f":{ref.tag}"
+    if ref.digest:
+        name += f"@{ref.digest}"
+    return name

@@ -21,7 +21,7 @@ defaults:
   tags: ["${REG}/${target}:1"]
   platforms: [linux/amd64]
 targets:
-  base: {context: base, description: company base}
+  base: {context: base, description: company base, platforms: [linux/amd64, linux/arm64]}
   py: {context: py, platforms: [linux/amd64, linux/arm64]}
   app: {context: app, target: runtime, test: test, depends_on: [base]}
 groups:
@@ -59,7 +59,7 @@ def test_plan_text(cli: Run) -> None:
 Plan for builds.yaml: 3 targets in 3 levels
   1. base  [level 0]
        base:      alpine:3.20 (external; base/Dockerfile:2 FROM $BASE)
-       platforms: linux/amd64
+       platforms: linux/amd64, linux/arm64
        tags:      r.example/acme/base:1
   2. py  [level 1]
        from:      base (py/Dockerfile:1 FROM r.example/acme/base:1)

@@ -4,12 +4,13 @@ placeholders interpolated, every value keeping the place it was written."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
 from orchestrator.model import CacheEntry, Group, Secret, Spec, Target, Where
+from orchestrator.spec.overrides import Override, parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
 from orchestrator.spec.yamlpos import Document, PathT, dotted
 
@@ -29,10 +30,16 @@ def _scalar(value: Any) -> str:
 
 class _Assembler:
     def __init__(
-        self, docs: list[Document], overrides: Mapping[str, str], environ: Mapping[str, str]
+        self,
+        docs: list[Document],
+        overrides: Mapping[str, str],
+        environ: Mapping[str, str],
+        sets: Sequence[str] = (),
     ) -> None:
         self.docs = docs
         self.root = docs[0]
+        names = [n for d in docs for n in d.data.get("targets", {})]
+        self.sets = parse_overrides(sets, names)
         self.out = ProblemCollector()
         self.var_where: dict[str, Where] = {}
         block: dict[str, str] = {}
@@ -43,7 +50,7 @@ class _Assembler:
                     first = self.var_where[name]
                     self.out.add(
                         here.problem(
-                            f"variable also defined in {first.file.name}:{first.line} with another "
+                            f"variable also defined in {first.spot()} with another "
                             "value; keep one definition"
                         )
                     )
@@ -106,7 +113,31 @@ class _Assembler:
                     if isinstance(item, dict):
                         for sub in item:
                             where[f"{key}[{i}].{sub}"] = _where(layer_doc, (*prefix, key, i, sub))
+        for override in self.sets:
+            if override.matches(name):
+                self._apply(override, fields, where)
         return fields, where
+
+    @staticmethod
+    def _apply(override: Override, fields: dict[str, Any], where: dict[str, Where]) -> None:
+        """Command-line values are literal: `$` is escaped before interpolation."""
+
+        def literal(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("$", "$$")
+            if isinstance(value, list):
+                return [literal(v) for v in value]
+            return value
+
+        spot = Where(None, 0, 0, f"--set {override.raw}")
+        if override.name is not None:
+            fields.setdefault(override.key, {})[override.name] = literal(override.value)
+            where[f"{override.key}.{override.name}"] = spot
+            return
+        fields[override.key] = literal(override.value)
+        where[override.key] = spot
+        for i in range(len(override.value) if isinstance(override.value, list) else 0):
+            where[f"{override.key}[{i}]"] = spot
 
     def render(self, value: Any, key: str, where: dict[str, Where], target: str) -> Any:
         spot = where.get(key) or where[key.split("[", 1)[0].split(".", 1)[0]]
@@ -179,7 +210,7 @@ class _Assembler:
                     self.out.add(
                         here.problem(
                             f"a group cannot share its name with the target defined at "
-                            f"{first.file.name}:{first.line}; rename the group"
+                            f"{first.spot()}; rename the group"
                         )
                     )
                     continue
@@ -202,8 +233,7 @@ class _Assembler:
         here = _where(doc, path, key=True)
         self.out.add(
             here.problem(
-                f"{kind} {path[-1]!r} is already defined in {first.file.name}:{first.line}; "
-                f"rename one of them"
+                f"{kind} {path[-1]!r} is already defined in {first.spot()}; rename one of them"
             )
         )
 
@@ -219,6 +249,9 @@ def _cache(entry: str | dict[str, Any]) -> CacheEntry:
 
 
 def assemble(
-    docs: list[Document], overrides: Mapping[str, str], environ: Mapping[str, str]
+    docs: list[Document],
+    overrides: Mapping[str, str],
+    environ: Mapping[str, str],
+    sets: Sequence[str] = (),
 ) -> Spec:
-    return _Assembler(docs, overrides, environ).assemble()
+    return _Assembler(docs, overrides, environ, sets).assemble()

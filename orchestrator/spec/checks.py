@@ -80,7 +80,7 @@ def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
                 out.add(
                     target.at(f"tags[{i}]").problem(
                         f"tag {tag!r} is also produced by target {other.name!r} "
-                        f"({display_path(first.file)}:{first.line}); each tag must belong to one "
+                        f"({first.spot()}); each tag must belong to one "
                         "target"
                     )
                 )

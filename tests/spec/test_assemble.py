@@ -95,5 +95,5 @@ def test_conflicting_variable_across_files(tmp_path: Path) -> None:
         load_project(None, cwd=tmp_path, environ={})
     assert info.value.render() == (
         f"{tmp_path}/teams/data.yaml:3:3: variables.REG: variable also defined in "
-        "builds.yaml:4 with another value; keep one definition"
+        f"{tmp_path}/builds.yaml:4 with another value; keep one definition"
     )

@@ -1,0 +1,1 @@
+"""Where builds happen: the `Backend` protocol, the buildx adapter and a recording fake."""

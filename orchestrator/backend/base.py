@@ -1,0 +1,113 @@
+"""The Backend protocol and the data it speaks: build requests and results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.model import Secret
+from orchestrator.status import Phase
+
+OnLine = Callable[[str], None]
+
+
+class CancelToken:
+    """Set once; callbacks registered before or after run exactly once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self.event = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.is_set()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if not self.event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.event.is_set():
+                return
+            self.event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One `docker buildx build` invocation, engine-neutral."""
+
+    target: str
+    phase: Phase
+    context: Path
+    dockerfile: Path
+    stage: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    ssh: tuple[str, ...] = ()
+    network: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    builder: str | None = None
+    contexts: Mapping[str, str] = field(default_factory=dict)  # named contexts: the pins
+    outputs: tuple[str, ...] = ()  # empty: the engine's image store
+    load: bool = False
+    log_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    ok: bool
+    digest: str | None = None
+    reason: str = ""  # one line: why it failed
+    transient: bool = False  # worth retrying (registry 5xx/429, connection reset...)
+    cancelled: bool = False
+    log_tail: tuple[str, ...] = ()
+
+
+class Backend(Protocol):
+    def preflight(self, *, multi_platform: bool) -> None:
+        """Raise EngineError when the engine cannot do this run (unreachable, or a
+        multi-platform image to keep in a store that cannot hold one)."""
+        ...
+
+    def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        """Run one build; never raises for a failed build, only returns."""
+        ...
+
+    def push(
+        self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        """Publish the local image under each tag to its registry."""
+        ...
+
+    def tag(self, source: str, tags: Sequence[str]) -> None:
+        """Give a local image more names (no pull, no push)."""
+        ...
+
+    def untag(self, tags: Sequence[str]) -> None:
+        """Remove local names (the image stays while another name or a child uses it)."""
+        ...
+
+    def inspect(self, ref: str) -> str | None:
+        """Digest of a local image, None when absent."""
+        ...
+
+    def manifest(self, ref: str) -> str | None:
+        """Digest of an image in its registry (no pull), None when absent."""
+        ...

@@ -1,0 +1,250 @@
+"""The real backend: `docker buildx build` on BuildKit.
+
+Builds run `docker buildx build` as a child process rather than through
+python-on-whales' `docker.buildx.build()`, for three things it does not give:
+a process handle to cancel (we terminate the build's whole process group on
+Ctrl-C or fail-fast), per-target log streaming line by line (for the live view
+and the per-target log files), and no extra `buildx inspect`/`ls` calls per
+build (it asks the builder for its driver before every build). python-on-whales
+remains the client for everything else: push, tag, inspect, manifests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from python_on_whales import DockerException, docker
+
+from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, OnLine
+from orchestrator.backend.redact import Redactor
+from orchestrator.errors import EngineError
+
+TAIL = 30
+# Failures worth another attempt: the registry or the network, never the Dockerfile.
+TRANSIENT = re.compile(
+    r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
+    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"
+    r"connection reset by peer|connection refused|broken pipe|i/o timeout|"
+    r"TLS handshake timeout|context deadline exceeded|unexpected EOF|"
+    r"net/http: request canceled|no route to host|server misbehaving)",
+    re.IGNORECASE,
+)
+# A RUN that exits non-zero is the build's own failure, whatever it printed.
+PERMANENT = re.compile(
+    r"did not complete successfully: exit code|failed to compute cache key|"
+    r"dockerfile parse error|unknown instruction",
+    re.IGNORECASE,
+)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1][:200] if text else type(exc).__name__
+
+
+def buildx_argv(req: BuildRequest, metadata_file: Path) -> list[str]:
+    """The command line for a request; secrets by reference only, never by value."""
+    argv = ["docker", "buildx", "build", "--progress=plain"]
+    if req.builder:
+        argv += ["--builder", req.builder]
+    argv += ["--file", str(req.dockerfile)]
+    if req.stage:
+        argv += ["--target", req.stage]
+    if req.platforms:
+        argv += ["--platform", ",".join(req.platforms)]
+    for key, value in req.args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in req.labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for tag in req.tags:
+        argv += ["--tag", tag]
+    for name, source in req.contexts.items():
+        argv += ["--build-context", f"{name}={source}"]
+    for entry in req.cache_from:
+        argv += ["--cache-from", entry]
+    for entry in req.cache_to:
+        argv += ["--cache-to", entry]
+    for secret in req.secrets:
+        argv += ["--secret", secret.describe()]
+    for ssh in req.ssh:
+        argv += ["--ssh", ssh]
+    if req.network:
+        argv += ["--network", req.network]
+    if req.no_cache:
+        argv.append("--no-cache")
+    if req.pull:
+        argv.append("--pull")
+    for output in req.outputs:
+        argv += ["--output", output]
+    if req.load:
+        argv.append("--load")
+    argv += ["--metadata-file", str(metadata_file), str(req.context)]
+    return argv
+
+
+def classify(tail: Sequence[str]) -> tuple[str, bool]:
+    """(one-line reason, transient?) from the end of a failed build's log."""
+    errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
+    reason = (errors[-1] if errors else (tail[-1] if tail else "build failed")).strip()
+    reason = re.sub(r"^#\d+ ", "", reason)
+    text = "\n".join(tail)
+    transient = bool(TRANSIENT.search(text)) and not PERMANENT.search(text)
+    return reason[:300], transient
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a build and everything it started: SIGINT (buildx cancels the solve), then harder."""
+    for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, None)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        if grace is None:
+            return
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_streaming(
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    on_line: OnLine,
+    cancel: CancelToken,
+    redactor: Redactor,
+    log_file: Path | None,
+) -> tuple[int, deque[str]]:
+    """Run a command in its own process group, one redacted line at a time."""
+    tail: deque[str] = deque(maxlen=TAIL)
+    log = log_file.open("a", encoding="utf-8") if log_file else None
+    try:
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        cancel.on_cancel(
+            lambda: threading.Thread(target=_terminate, args=(proc,), daemon=True).start()
+        )
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = redactor(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            tail.append(line)
+            if log:
+                log.write(line + "\n")
+            on_line(line)
+        return proc.wait(), tail
+    finally:
+        if log:
+            log.close()
+
+
+class BuildxBackend:
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def preflight(self, *, multi_platform: bool) -> None:
+        try:
+            info = docker.info()
+        except DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker engine ({_first_line(exc)}); start it "
+                "(scripts/engine-up.sh installs one on Debian) or set DOCKER_HOST"
+            ) from None
+        driver_type = dict(info.driver_status or []).get("driver-type", "")
+        if multi_platform and "containerd" not in driver_type:
+            raise EngineError(
+                f"this engine's image store ({info.driver}) cannot hold multi-platform images; "
+                'enable the containerd image store ({"features": {"containerd-snapshotter": '
+                "true}} in /etc/docker/daemon.json, then restart dockerd), or publish with "
+                "--push, or build one platform at a time (--set '*.platforms=linux/amd64')"
+            )
+
+    def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        env = dict(self.environ)
+        redactor = Redactor.for_secrets(request.secrets, env)
+        with tempfile.TemporaryDirectory(prefix="stackbake-") as tmp:
+            metadata = Path(tmp) / "metadata.json"
+            code, tail = run_streaming(
+                buildx_argv(request, metadata),
+                env,
+                on_line=on_line,
+                cancel=cancel,
+                redactor=redactor,
+                log_file=request.log_file,
+            )
+            if cancel.cancelled:
+                return BuildResult(False, reason="cancelled", cancelled=True, log_tail=tuple(tail))
+            if code != 0:
+                reason, transient = classify(list(tail))
+                return BuildResult(False, reason=reason, transient=transient, log_tail=tuple(tail))
+            digest = None
+            if metadata.is_file():
+                digest = json.loads(metadata.read_text() or "{}").get("containerimage.digest")
+            return BuildResult(True, digest=digest, log_tail=tuple(tail))
+
+    def push(
+        self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        tail: deque[str] = deque(maxlen=TAIL)
+        for tag in tags:
+            # `docker push` of the image in the containerd store publishes the very index
+            # that was built and tested, so the digest does not change on the way out.
+            code, lines = run_streaming(
+                ["docker", "push", tag],
+                self.environ,
+                on_line=on_line,
+                cancel=cancel,
+                redactor=Redactor(()),
+                log_file=None,
+            )
+            tail.extend(lines)
+            if cancel.cancelled:
+                return BuildResult(False, reason="cancelled", cancelled=True, log_tail=tuple(tail))
+            if code != 0:
+                reason, transient = classify(list(lines))
+                return BuildResult(
+                    False, reason=f"push {tag}: {reason}", transient=transient, log_tail=tuple(tail)
+                )
+        return BuildResult(True, log_tail=tuple(tail))
+
+    def tag(self, source: str, tags: Sequence[str]) -> None:
+        for tag in tags:
+            docker.image.tag(source, tag)
+
+    def untag(self, tags: Sequence[str]) -> None:
+        for tag in tags:
+            with contextlib.suppress(DockerException):
+                docker.image.remove(tag, prune=False)
+
+    def inspect(self, ref: str) -> str | None:
+        try:
+            image = docker.image.inspect(ref)
+        except DockerException:
+            return None
+        return str(image.id)
+
+    def manifest(self, ref: str) -> str | None:
+        try:
+            manifest = docker.buildx.imagetools.inspect(ref)
+        except DockerException:
+            return None
+        digest = getattr(manifest, "digest", None)
+        return str(digest) if digest else None

@@ -1,0 +1,118 @@
+"""A recording fake backend for scheduler and runner tests: scripted outcomes, no engine."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, OnLine
+from orchestrator.status import Phase
+
+
+def fake_digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Script:
+    """What one attempt does: succeed, fail (transiently or not), or hang until cancelled."""
+
+    outcome: str = "ok"  # ok | fail | transient | hang
+    seconds: float = 0.0
+    lines: tuple[str, ...] = ()
+
+
+@dataclass
+class FakeBackend:
+    # (target, phase) -> scripts for attempt 1, 2, ...; the last one repeats.
+    scripts: dict[tuple[str, Phase], list[Script]] = field(default_factory=dict)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)  # (op, target, attempt)
+    requests: list[BuildRequest] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # local store: ref -> digest
+    registry: dict[str, str] = field(default_factory=dict)  # remote: ref -> digest
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    started: threading.Event = field(default_factory=threading.Event)
+
+    def preflight(self, *, multi_platform: bool) -> None:
+        self.calls.append(("preflight", str(multi_platform), 1))
+
+    def script(self, target: str, phase: Phase, *scripts: Script) -> None:
+        self.scripts[(target, phase)] = list(scripts)
+
+    def _attempt(self, op: str, target: str) -> int:
+        with self._lock:
+            attempt = 1 + sum(1 for o, t, _ in self.calls if (o, t) == (op, target))
+            self.calls.append((op, target, attempt))
+            return attempt
+
+    def _play(
+        self, target: str, phase: Phase, attempt: int, on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        scripts = self.scripts.get((target, phase), [Script()])
+        script = scripts[min(attempt, len(scripts)) - 1]
+        self.started.set()
+        for line in script.lines:
+            on_line(line)
+        if script.outcome == "hang":
+            cancel.event.wait()
+        elif script.seconds:
+            cancel.event.wait(script.seconds)
+        if cancel.cancelled:
+            return BuildResult(False, reason="cancelled", cancelled=True)
+        if script.outcome == "fail":
+            return BuildResult(
+                False,
+                reason=f"{target}: exit code 1",
+                log_tail=(*script.lines, "ERROR: exit code 1"),
+            )
+        if script.outcome == "transient":
+            return BuildResult(
+                False,
+                reason="503 Service Unavailable",
+                transient=True,
+                log_tail=("ERROR: 503 Service Unavailable",),
+            )
+        return BuildResult(True, digest=fake_digest(f"{target}/{phase}"))
+
+    def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        op = "build" if request.phase is Phase.BUILD else "test"
+        attempt = self._attempt(op, request.target)
+        with self._lock:
+            self.requests.append(request)
+        result = self._play(request.target, request.phase, attempt, on_line, cancel)
+        if result.ok and request.phase is Phase.BUILD:
+            with self._lock:
+                for tag in request.tags:
+                    self.images[tag] = result.digest or ""
+        return result
+
+    def push(
+        self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        attempt = self._attempt("push", target)
+        result = self._play(target, Phase.PUSH, attempt, on_line, cancel)
+        if result.ok:
+            with self._lock:
+                for tag in tags:
+                    self.registry[tag] = self.images.get(tag, "")
+        return result
+
+    def tag(self, source: str, tags: Sequence[str]) -> None:
+        with self._lock:
+            self.calls.append(("tag", source, 1))
+            for tag in tags:
+                self.images[tag] = self.images.get(source, "")
+
+    def untag(self, tags: Sequence[str]) -> None:
+        with self._lock:
+            for tag in tags:
+                self.calls.append(("untag", tag, 1))
+                self.images.pop(tag, None)
+
+    def inspect(self, ref: str) -> str | None:
+        return self.images.get(ref)
+
+    def manifest(self, ref: str) -> str | None:
+        return self.registry.get(ref)

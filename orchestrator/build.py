@@ -1,0 +1,152 @@
+"""`stackbake build`: select, check, schedule, run, report, and decide the exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+
+from orchestrator.backend.base import Backend
+from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, display_path
+from orchestrator.history import STATE_DIR, Durations
+from orchestrator.labels import RunFacts
+from orchestrator.project import Project
+from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
+from orchestrator.report.files import append_step_summary, write_junit, write_report
+from orchestrator.report.record import RunRecord, TargetRecord
+from orchestrator.report.summary import print_summary
+from orchestrator.request import OutputMode, RequestFactory, image_names, pin_tag
+from orchestrator.runner import RetryPolicy, TargetRunner
+from orchestrator.schedule import Schedule
+from orchestrator.scheduler import Run
+from orchestrator.selection import select
+from orchestrator.status import Kind
+
+PROGRESS = ("auto", "tty", "plain", "quiet")
+IMAGE_OUTPUTS = ("image", "registry", "docker")
+
+
+def default_jobs() -> int:
+    """BuildKit parallelises inside a build too: one build per core, 2 to 8."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    targets: tuple[str, ...] = ()
+    with_dependents: bool = False
+    mode: OutputMode = field(default_factory=OutputMode)
+    jobs: int = field(default_factory=default_jobs)
+    fail_fast: bool = False
+    retries: int = 2
+    retry_base_s: float = 1.0
+    progress: str = "auto"
+    report: Path | None = None
+    junit: Path | None = None
+
+
+def check_outputs(project: Project, selected: list[str], mode: OutputMode) -> None:
+    """A parent must end up as an image somewhere its children can be pinned to."""
+    for output in mode.outputs:
+        kind = dict(p.partition("=")[::2] for p in output.split(",")).get("type", "")
+        if kind in IMAGE_OUTPUTS:
+            continue
+        parents = [n for n in selected if any(c in selected for c in project.hierarchy.children(n))]
+        if parents:
+            raise UsageError(
+                f"--output {output!r} exports no image, but {', '.join(parents)} must be an "
+                "image for the targets built on it; select only leaf targets, or use "
+                "type=image/registry"
+            )
+
+
+def choose_display(progress: str, console: Console, run: RunRecord, stream: IO[str]) -> Display:
+    if progress == "quiet":
+        return QuietDisplay()
+    if progress == "tty" or (progress == "auto" and console.is_terminal):
+        return LiveDisplay(console, run)
+    return PlainDisplay(stream)
+
+
+def run_build(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    *,
+    stream: IO[str],
+    interrupted: threading.Event,
+    environ: dict[str, str] | None = None,
+) -> int:
+    spec, h = project.spec, project.hierarchy
+    selected = select(h, list(options.targets), with_dependents=options.with_dependents)
+    check_outputs(project, selected, options.mode)
+    multi = any(len(spec.targets[n].platforms) > 1 for n in selected)
+    backend.preflight(multi_platform=multi and not options.mode.push)
+
+    state = spec.folder / STATE_DIR
+    durations = Durations(state)
+    started = time.time()
+    facts = RunFacts.collect(
+        spec.folder,
+        dt.datetime.fromtimestamp(started, dt.UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
+    )
+    factory = RequestFactory(h, options.mode, facts, state / "logs")
+    runner = TargetRunner(
+        backend,
+        factory,
+        push=options.mode.push,
+        retry=RetryPolicy(options.retries, options.retry_base_s),
+    )
+    schedule = Schedule(h.dag.subgraph(selected).copy(), durations.load(), options.jobs)
+    record = RunRecord(
+        display_path(spec.path),
+        {
+            n: TargetRecord(
+                n,
+                image_names(spec.targets[n]) if spec.targets[n].tags else (),
+                spec.targets[n].platforms,
+                factory.logs / f"{n}.log",
+            )
+            for n in selected
+        },
+        started,
+    )
+
+    console = Console(file=stream, highlight=False)
+    with choose_display(options.progress, console, record, stream) as display:
+        for event in Run(schedule, runner, options.fail_fast, interrupted).events():
+            record.apply(event)
+            display.handle(event)
+    record.finished = time.time()
+    record.interrupted = interrupted.is_set()
+    if not options.mode.push:  # the pins served this run's children; drop the names
+        backend.untag(
+            [pin_tag(spec.targets[r.name], r.digest) for r in record.targets.values() if r.digest]
+        )
+
+    durations.save(
+        {
+            r.name: r.duration_s
+            for r in record.targets.values()
+            if r.status and r.status.kind is Kind.BUILT and r.duration_s
+        }
+    )
+    print_summary(console, record)
+    if options.report:
+        write_report(options.report, record)
+    if options.junit:
+        write_junit(options.junit, record)
+    step_summary = (environ if environ is not None else os.environ).get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        append_step_summary(Path(step_summary), record)
+    if record.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if record.ok else EXIT_FAILED

@@ -1,0 +1,1 @@
+"""Everything the user sees of a build, fed by the scheduler's events."""

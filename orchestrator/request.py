@@ -1,0 +1,177 @@
+"""From a target and the digests of its freshly built parents to build requests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.backend.base import BuildRequest
+from orchestrator.graph import Hierarchy
+from orchestrator.labels import RunFacts, automatic_labels
+from orchestrator.model import CacheEntry, Target
+from orchestrator.refs import context_key, parse_ref
+from orchestrator.status import Phase
+
+LOCAL_REPOSITORY = "localhost/stackbake"
+
+
+@dataclass(frozen=True)
+class OutputMode:
+    push: bool = False
+    load: bool = False
+    outputs: tuple[str, ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    builder: str | None = None
+
+
+def image_names(target: Target) -> tuple[str, ...]:
+    """The names a built image gets: its tags, or a local name so children can pin it."""
+    return target.tags or (f"{LOCAL_REPOSITORY}/{target.name}:latest",)
+
+
+def pin_tag(target: Target, digest: str) -> str:
+    """A local name that only ever means this build of the target: `REPO:stackbake-<hex>`."""
+    repository = parse_ref(image_names(target)[0]).repository
+    return f"{repository}:stackbake-{digest.split(':', 1)[1]}"
+
+
+def pin(target: Target, digest: str, *, pushed: bool) -> str:
+    """The build context that makes a child build on exactly this parent image.
+
+    Pushed: `docker-image://REPO@DIGEST`, resolved in the registry. Local: the
+    engine resolves `REPO@DIGEST` only from a registry, never from its own image
+    store, so the parent gets a tag that names its digest (`pin_tag`), which the
+    docker driver resolves locally; no other build ever moves that tag.
+    """
+    if pushed:
+        return f"docker-image://{parse_ref(image_names(target)[0]).repository}@{digest}"
+    return f"docker-image://{pin_tag(target, digest)}"
+
+
+@dataclass
+class RequestFactory:
+    hierarchy: Hierarchy
+    mode: OutputMode
+    facts: RunFacts
+    logs: Path
+    shared_dests: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        counts: Counter[str] = Counter()
+        for t in self.hierarchy.spec.targets.values():
+            for entry in (*t.cache_from, *t.cache_to):
+                attrs = dict(entry.attrs)
+                if entry.type == "local":
+                    counts.update({attrs.get("dest") or attrs.get("src") or ""})
+        self.shared_dests = {d for d, n in counts.items() if n > 1 and d}
+
+    def _cache(self, target: Target, entry: CacheEntry) -> str:
+        """Local cache folders are per target (parallel builds never share one); gha
+        caches get a per-target scope (else every target overwrites the same one)."""
+        attrs = dict(entry.attrs)
+        if entry.type == "local":
+            for key in ("dest", "src"):
+                if attrs.get(key) in self.shared_dests:
+                    attrs[key] = f"{attrs[key].rstrip('/')}/{target.name}"
+        if entry.type == "gha":
+            attrs.setdefault("scope", target.name)
+        return ",".join(f"{k}={v}" for k, v in attrs.items())
+
+    def contexts(self, target: Target, digests: Mapping[str, str]) -> dict[str, str]:
+        h = self.hierarchy
+        contexts = {}
+        for parent in h.parents(target.name):
+            if parent not in digests:
+                continue  # not in this run's selection: built from its tag as usual
+            for origin in h.origins(parent, target.name):
+                if origin.ref:
+                    contexts[context_key(origin.ref)] = pin(
+                        h.spec.targets[parent], digests[parent], pushed=self.mode.push
+                    )
+        return contexts
+
+    def base(self, target: Target, digests: Mapping[str, str]) -> tuple[str | None, str | None]:
+        """The image the built stage starts FROM: a parent target, else an external base."""
+        h = self.hierarchy
+        for parent in h.parents(target.name):
+            for origin in h.origins(parent, target.name):
+                if origin.detail.startswith("FROM "):
+                    return image_names(h.spec.targets[parent])[0], digests.get(parent)
+        for external in h.externals.get(target.name, []):
+            if external.origin.detail.startswith("FROM "):
+                ref = parse_ref(external.ref)
+                return external.ref, ref.digest
+        return None, None
+
+    def build(self, name: str, digests: Mapping[str, str]) -> BuildRequest:
+        target = self.hierarchy.spec.targets[name]
+        tags = image_names(target)
+        base_name, base_digest = self.base(target, digests)
+        labels = automatic_labels(name, target.tags, self.facts, base_name, base_digest)
+        labels |= target.labels
+        return self._request(
+            target,
+            Phase.BUILD,
+            digests,
+            stage=target.stage,
+            tags=tags,
+            labels=labels,
+            outputs=self.mode.outputs,
+            load=self.mode.load,
+            cache_to=tuple(self._cache(target, c) for c in target.cache_to),
+        )
+
+    def test(self, name: str, digests: Mapping[str, str]) -> BuildRequest:
+        """The test stage: built for the target's platforms, exported nowhere."""
+        target = self.hierarchy.spec.targets[name]
+        return self._request(
+            target,
+            Phase.TEST,
+            digests,
+            stage=target.test,
+            tags=(),
+            labels={},
+            outputs=("type=cacheonly",),
+            load=False,
+            cache_to=(),
+        )
+
+    def _request(
+        self,
+        target: Target,
+        phase: Phase,
+        digests: Mapping[str, str],
+        *,
+        stage: str | None,
+        tags: tuple[str, ...],
+        labels: Mapping[str, str],
+        outputs: tuple[str, ...],
+        load: bool,
+        cache_to: tuple[str, ...],
+    ) -> BuildRequest:
+        return BuildRequest(
+            target=target.name,
+            phase=phase,
+            context=target.context,
+            dockerfile=target.dockerfile,
+            stage=stage,
+            args=dict(target.args),
+            labels=dict(labels),
+            tags=tags,
+            platforms=target.platforms,
+            cache_from=tuple(self._cache(target, c) for c in target.cache_from),
+            cache_to=cache_to,
+            secrets=target.secrets,
+            ssh=target.ssh,
+            network=target.network,
+            no_cache=target.no_cache or self.mode.no_cache,
+            pull=target.pull or self.mode.pull,
+            builder=target.builder or self.mode.builder,
+            contexts=self.contexts(target, digests),
+            outputs=outputs,
+            load=load,
+            log_file=self.logs / f"{target.name}.log",
+        )
