@@ -121,6 +121,8 @@ def run_build(
     )
 
     console = Console(file=stream, highlight=False)
+    if not console.is_terminal:  # CI logs: whole tags and digests, never "…"
+        console = Console(file=stream, highlight=False, width=200)
     with choose_display(options.progress, console, record, stream) as display:
         for event in Run(schedule, runner, options.fail_fast, interrupted).events():
             record.apply(event)

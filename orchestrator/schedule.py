@@ -35,6 +35,9 @@ class Schedule:
         self.dag = dag
         self.jobs = jobs
         self.priority = remaining_paths(dag, weights)
+        self.level: dict[str, int] = {}
+        for name in nx.topological_sort(dag):
+            self.level[name] = max((self.level[p] + 1 for p in dag.predecessors(name)), default=0)
         self.waiting: set[str] = set(dag.nodes)
         self.running: set[str] = set()
         self.done: dict[str, Status] = {}
@@ -66,7 +69,7 @@ class Schedule:
         if status.kind is not Kind.FAILED:
             return []
         blocked = []
-        for child in nx.topological_sort(self.dag.subgraph(nx.descendants(self.dag, name))):
+        for child in self.in_order(nx.descendants(self.dag, name)):
             if child in self.waiting:
                 causes = tuple(
                     sorted(
@@ -81,9 +84,13 @@ class Schedule:
             self.done[child] = child_status
         return blocked
 
+    def in_order(self, names: set[str]) -> list[str]:
+        """Build order: by level, then by name (what every output shows)."""
+        return sorted(names, key=lambda n: (self.level[n], n))
+
     def cancel_waiting(self, reason: str) -> list[tuple[str, Status]]:
         """Give up on everything not started; returns them in build order."""
-        order = [n for n in nx.topological_sort(self.dag) if n in self.waiting]
+        order = self.in_order(self.waiting)
         cancelled = [(n, Status(Kind.CANCELLED, reason=reason)) for n in order]
         for name, status in cancelled:
             self.waiting.discard(name)

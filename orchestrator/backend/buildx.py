@@ -103,20 +103,21 @@ def classify(tail: Sequence[str]) -> tuple[str, bool]:
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a build and everything it started: SIGINT (buildx cancels the solve), then harder."""
-    for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, None)):
-        if proc.poll() is not None:
-            return
+    """Stop a build and everything it started: SIGINT first (buildx then cancels the
+    solve in the engine), SIGTERM if it lingers, and SIGKILL for whatever of its
+    process group is left, even when the leader is already gone."""
+    for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
-        if grace is None:
-            return
         try:
             proc.wait(timeout=grace)
+            break
         except subprocess.TimeoutExpired:
             continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_streaming(

@@ -103,7 +103,8 @@ class FakeBackend:
         with self._lock:
             self.calls.append(("tag", source, 1))
             for tag in tags:
-                self.images[tag] = self.images.get(source, "")
+                digest = source if source.startswith("sha256:") else ""
+                self.images[tag] = self.images.get(source, digest)
 
     def untag(self, tags: Sequence[str]) -> None:
         with self._lock:
