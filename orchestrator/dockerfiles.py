@@ -47,7 +47,7 @@ class ImageUse:
     ref: str  # after ARG expansion
     written: str  # as written in the Dockerfile
     line: int
-    instruction: str  # FROM, COPY --from, RUN --mount
+    instruction: str  # FROM, COPY --from, RUN --mount from
 
 
 @dataclass(frozen=True)
@@ -123,20 +123,14 @@ def parse(path: Path) -> tuple[dockerfile.Command, ...]:
     return _parse_cached(path, stat.st_mtime_ns, stat.st_size)
 
 
-def _declare(
-    values: Iterable[str],
-    scope: dict[str, str],
-    outer: Mapping[str, str],
-    build_args: Mapping[str, str],
-) -> None:
+def _declare(values: Iterable[str], scope: dict[str, str], build_args: Mapping[str, str]) -> None:
+    """`ARG A=default B`: a build arg wins over the default; defaults may use earlier ARGs."""
     for item in values:
         name, sep, default = item.partition("=")
         if name in build_args:
             scope[name] = build_args[name]
         elif sep:
             scope[name] = expand(default, scope)
-        elif name in outer:
-            scope[name] = outer[name]
 
 
 def _mount_from(flag: str) -> str | None:
@@ -163,10 +157,15 @@ def analyze(
     stages: list[Stage] = []
     uses: dict[int, list[ImageUse]] = {}
     needs: dict[int, set[int]] = {}
-    scope: dict[str, str] = {}
 
-    def resolve(text: str, line: int, instruction: str, vars_: Mapping[str, str]) -> None:
-        value = expand(text, vars_)
+    def resolve(text: str, line: int, instruction: str) -> None:
+        if instruction != "FROM" and "$" in text:
+            raise DockerfileError(
+                line,
+                f"{instruction}={text}: BuildKit does not expand variables here; name the "
+                f"image in a stage (FROM {text} AS some-name) and use {instruction}=some-name",
+            )
+        value = expand(text, global_scope) if instruction == "FROM" else text
         current = len(stages) - 1
         by_name = {s.name: s.index for s in stages[:-1] if s.name}
         if value.isdigit() and instruction != "FROM" and int(value) < current:
@@ -183,11 +182,8 @@ def analyze(
             uses[current].append(ImageUse(value, text, line, instruction))
 
     for cmd in commands:
-        if cmd.cmd == "ARG":
-            if stages:
-                _declare(cmd.value, scope, global_scope, build_args)
-            else:
-                _declare(cmd.value, global_scope, {}, build_args)
+        if cmd.cmd == "ARG" and not stages:  # only global ARGs reach FROM lines
+            _declare(cmd.value, global_scope, build_args)
         elif cmd.cmd == "FROM":
             words = list(cmd.value)
             name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else None
@@ -195,17 +191,16 @@ def analyze(
                 name = expand(name, global_scope).lower()
             stages.append(Stage(len(stages), name, cmd.start_line))
             uses[len(stages) - 1], needs[len(stages) - 1] = [], set()
-            scope = {}
-            resolve(words[0], cmd.start_line, "FROM", global_scope)
+            resolve(words[0], cmd.start_line, "FROM")
         elif cmd.cmd == "COPY":
             for flag in cmd.flags:
                 if flag.startswith("--from="):
-                    resolve(flag[len("--from=") :], cmd.start_line, "COPY --from", scope)
+                    resolve(flag[len("--from=") :], cmd.start_line, "COPY --from")
         elif cmd.cmd == "RUN":
             for flag in cmd.flags:
                 source = _mount_from(flag)
                 if source:
-                    resolve(source, cmd.start_line, "RUN --mount", scope)
+                    resolve(source, cmd.start_line, "RUN --mount from")
 
     names = {s.name: s.index for s in stages if s.name}
     todo = [

@@ -58,15 +58,38 @@ def test_copy_from_and_mount_from_images(tmp_path: Path) -> None:
         "ARG TOOLS=acme/tools:2\n"
         "FROM acme/base:1\n"
         "ARG TOOLS\n"
-        "COPY --from=${TOOLS} /bin/tool /usr/bin/tool\n"
+        "COPY --from=acme/tools:2 /bin/tool /usr/bin/tool\n"
         "RUN --mount=type=bind,from=acme/wheels:3,target=/wheels \\\n    pip install /wheels/*\n"
         "RUN --mount=type=cache,target=/root/.cache true\n"
     )
     assert uses(tmp_path, text) == [
         ("acme/base:1", 2, "FROM"),
         ("acme/tools:2", 4, "COPY --from"),
-        ("acme/wheels:3", 5, "RUN --mount"),
+        ("acme/wheels:3", 5, "RUN --mount from"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "COPY --from=${TOOLS} /a /a",
+            "COPY --from=${TOOLS}: BuildKit does not expand variables here; name the image in a "
+            "stage (FROM ${TOOLS} AS some-name) and use COPY --from=some-name",
+        ),
+        (
+            "RUN --mount=type=bind,from=$TOOLS,target=/t true",
+            "RUN --mount from=$TOOLS: BuildKit does not expand variables here; name the image in "
+            "a stage (FROM $TOOLS AS some-name) and use RUN --mount from=some-name",
+        ),
+    ],
+)
+def test_variables_in_from_flags_are_refused_as_buildkit_does(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    with pytest.raises(DockerfileError) as info:
+        uses(tmp_path, f"ARG TOOLS=acme/tools:2\nFROM acme/base:1\n{line}\n")
+    assert (info.value.line, str(info.value)) == (3, message)
 
 
 def test_only_stages_the_wanted_ones_need(tmp_path: Path) -> None:

@@ -39,9 +39,10 @@ class GitFacts:
     """`git` built-ins, asked of git once and only when a spec uses them."""
 
     folder: Path
-    _cache: dict[str, str] = field(default_factory=dict)
+    _cache: dict[str, str | None] = field(default_factory=dict)
 
-    def get(self, name: str) -> str:
+    def get(self, name: str) -> str | None:
+        """The value, or None outside a git checkout with a commit."""
         if name not in self._cache:
             args = {
                 "git.sha": ["rev-parse", "HEAD"],
@@ -57,10 +58,7 @@ class GitFacts:
                     timeout=30,
                 ).stdout.strip()
             except (OSError, subprocess.SubprocessError):
-                raise InterpolationError(
-                    f"${{{name}}} needs a git checkout with at least one commit, and "
-                    f"{self.folder} is not one; use ${{{name}:-VALUE}} or --var"
-                ) from None
+                out = None
             self._cache[name] = out
         return self._cache[name]
 
@@ -81,12 +79,12 @@ class Variables:
             if target is None:
                 raise InterpolationError("${target} is only defined inside a target or defaults")
             return target
+        if name in self.overrides:
+            return self.overrides[name]
         if name == "date":
             return self.today
         if name in GIT_BUILTINS:
             return self.git.get(name)
-        if name in self.overrides:
-            return self.overrides[name]
         if name in self.environ:
             return self.environ[name]
         if name in self.block:
@@ -145,6 +143,11 @@ class Variables:
                 reason = self.interpolate(arg, target, stack) or "is required"
                 raise InterpolationError(f"${{{name}}}: {reason}")
             return value
+        if value is None and name in GIT_BUILTINS:
+            raise InterpolationError(
+                f"${{{name}}} needs a git checkout with at least one commit, and "
+                f"{self.git.folder} is not one; use ${{{name}:-VALUE}} or --var {name}=VALUE"
+            )
         if value is None:
             hint = did_you_mean(name, self.known()) or (
                 "; define it under 'variables', pass --var NAME=VALUE, or set it in the environment"
@@ -170,7 +173,8 @@ def parse_assignments(pairs: list[str], flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        settable = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in (*GIT_BUILTINS, "date")
+        if not sep or not settable:
             raise ValueError(f"{flag} {pair!r}: write {flag} NAME=VALUE")
         out[name] = value
     return out

@@ -123,11 +123,19 @@ def test_git_builtins_outside_a_checkout(tmp_path: Path) -> None:
         make(folder=tmp_path).interpolate("${git.sha}", None)
     assert str(info.value) == (
         f"${{git.sha}} needs a git checkout with at least one commit, and {tmp_path} is not "
-        "one; use ${git.sha:-VALUE} or --var"
+        "one; use ${git.sha:-VALUE} or --var git.sha=VALUE"
     )
+    assert make(folder=tmp_path).interpolate("${git.short_sha:-dev}", None) == "dev"
+    pinned = make(overrides={"git.sha": "abc", "date": "20260101"}, folder=tmp_path)
+    assert pinned.interpolate("${git.sha}-${date}", None) == "abc-20260101"
 
 
 def test_parse_assignments() -> None:
-    assert parse_assignments(["A=1", "B=x=y", "C="], "--var") == {"A": "1", "B": "x=y", "C": ""}
+    assert parse_assignments(["A=1", "B=x=y", "C=", "git.sha=f00"], "--var") == {
+        "A": "1",
+        "B": "x=y",
+        "C": "",
+        "git.sha": "f00",
+    }
     with pytest.raises(ValueError, match=r"--var '1A=2': write --var NAME=VALUE"):
         parse_assignments(["1A=2"], "--var")
