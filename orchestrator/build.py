@@ -26,6 +26,7 @@ from orchestrator.runner import RetryPolicy, TargetRunner
 from orchestrator.schedule import Schedule
 from orchestrator.scheduler import Run
 from orchestrator.selection import select
+from orchestrator.spec.checks import check_secrets
 from orchestrator.status import Kind
 
 PROGRESS = ("auto", "tty", "plain", "quiet")
@@ -86,6 +87,7 @@ def run_build(
     spec, h = project.spec, project.hierarchy
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(project, selected, options.mode)
+    check_secrets(spec, selected, os.environ if environ is None else environ)
     multi = any(len(spec.targets[n].platforms) > 1 for n in selected)
     backend.preflight(multi_platform=multi and not options.mode.push)
 
@@ -138,7 +140,7 @@ def run_build(
         {
             r.name: r.duration_s
             for r in record.targets.values()
-            if r.status and r.status.kind is Kind.BUILT and r.duration_s
+            if r.status and r.status.kind is Kind.BUILT and r.duration_s is not None
         }
     )
     print_summary(console, record)

@@ -54,6 +54,7 @@ class ImageUse:
 class Analysis:
     stages: tuple[Stage, ...]
     images: tuple[ImageUse, ...]
+    base: ImageUse | None = None  # the image the built stage starts FROM, through aliases
 
     def stage_names(self) -> list[str]:
         return [s.name for s in self.stages if s.name]
@@ -143,6 +144,71 @@ def _mount_from(flag: str) -> str | None:
     return None
 
 
+class _Walk:
+    """One pass over a Dockerfile: stages, what each stage needs, which images it uses."""
+
+    def __init__(self, scope: dict[str, str]) -> None:
+        self.scope = scope  # global ARGs: the only variables FROM lines see
+        self.stages: list[Stage] = []
+        self.uses: dict[int, list[ImageUse]] = {}
+        self.needs: dict[int, set[int]] = {}
+        self.from_stage: dict[int, int] = {}
+        self.from_image: dict[int, ImageUse] = {}
+
+    def stage(self, words: list[str], line: int) -> None:
+        name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+        index = len(self.stages)
+        self.stages.append(Stage(index, expand(name, self.scope).lower() if name else None, line))
+        self.uses[index], self.needs[index] = [], set()
+        self.reference(words[0], line, "FROM")
+
+    def reference(self, text: str, line: int, instruction: str) -> None:
+        if instruction != "FROM" and "$" in text:
+            raise DockerfileError(
+                line,
+                f"{instruction}={text}: BuildKit does not expand variables here; name the "
+                f"image in a stage (FROM {text} AS some-name) and use {instruction}=some-name",
+            )
+        value = expand(text, self.scope) if instruction == "FROM" else text
+        current = len(self.stages) - 1
+        by_name = {s.name: s.index for s in self.stages[:-1] if s.name}
+        if value.isdigit() and instruction != "FROM" and int(value) < current:
+            self.needs[current].add(int(value))
+        elif value.lower() in by_name:
+            self.needs[current].add(by_name[value.lower()])
+            if instruction == "FROM":
+                self.from_stage[current] = by_name[value.lower()]
+        elif value.lower() != "scratch":
+            if not value:
+                raise DockerfileError(
+                    line,
+                    f"{instruction} {text} expands to nothing; give the "
+                    "ARG a default or set it in the target's args",
+                )
+            self.uses[current].append(ImageUse(value, text, line, instruction))
+            if instruction == "FROM":
+                self.from_image[current] = self.uses[current][-1]
+
+    def base(self, index: int) -> ImageUse | None:
+        """The image a stage starts FROM, following FROM through stage aliases."""
+        at: int | None = index
+        while at is not None:
+            if at in self.from_image:
+                return self.from_image[at]
+            at = self.from_stage.get(at)
+        return None
+
+    def needed(self, roots: list[int]) -> list[int]:
+        seen: set[int] = set()
+        todo = list(roots)
+        while todo:
+            index = todo.pop()
+            if index not in seen:
+                seen.add(index)
+                todo.extend(self.needs[index])
+        return sorted(seen)
+
+
 def analyze(
     commands: tuple[dockerfile.Command, ...],
     *,
@@ -152,67 +218,26 @@ def analyze(
     wanted: Iterable[str | None],
 ) -> Analysis:
     """Stages of the file and the images used by the stages `wanted` needs (None: last)."""
-    auto = platform_args(platform, build_platform)
-    global_scope: dict[str, str] = dict(auto)
-    stages: list[Stage] = []
-    uses: dict[int, list[ImageUse]] = {}
-    needs: dict[int, set[int]] = {}
-
-    def resolve(text: str, line: int, instruction: str) -> None:
-        if instruction != "FROM" and "$" in text:
-            raise DockerfileError(
-                line,
-                f"{instruction}={text}: BuildKit does not expand variables here; name the "
-                f"image in a stage (FROM {text} AS some-name) and use {instruction}=some-name",
-            )
-        value = expand(text, global_scope) if instruction == "FROM" else text
-        current = len(stages) - 1
-        by_name = {s.name: s.index for s in stages[:-1] if s.name}
-        if value.isdigit() and instruction != "FROM" and int(value) < current:
-            needs[current].add(int(value))
-        elif value.lower() in by_name:
-            needs[current].add(by_name[value.lower()])
-        elif value.lower() != "scratch":
-            if not value:
-                raise DockerfileError(
-                    line,
-                    f"{instruction} {text} expands to nothing; give the "
-                    "ARG a default or set it in the target's args",
-                )
-            uses[current].append(ImageUse(value, text, line, instruction))
-
+    walk = _Walk(platform_args(platform, build_platform))
     for cmd in commands:
-        if cmd.cmd == "ARG" and not stages:  # only global ARGs reach FROM lines
-            _declare(cmd.value, global_scope, build_args)
+        if cmd.cmd == "ARG" and not walk.stages:  # only global ARGs reach FROM lines
+            _declare(cmd.value, walk.scope, build_args)
         elif cmd.cmd == "FROM":
-            words = list(cmd.value)
-            name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else None
-            if name is not None:
-                name = expand(name, global_scope).lower()
-            stages.append(Stage(len(stages), name, cmd.start_line))
-            uses[len(stages) - 1], needs[len(stages) - 1] = [], set()
-            resolve(words[0], cmd.start_line, "FROM")
+            walk.stage(list(cmd.value), cmd.start_line)
         elif cmd.cmd == "COPY":
             for flag in cmd.flags:
                 if flag.startswith("--from="):
-                    resolve(flag[len("--from=") :], cmd.start_line, "COPY --from")
+                    walk.reference(flag[len("--from=") :], cmd.start_line, "COPY --from")
         elif cmd.cmd == "RUN":
             for flag in cmd.flags:
                 source = _mount_from(flag)
                 if source:
-                    resolve(source, cmd.start_line, "RUN --mount from")
-
-    names = {s.name: s.index for s in stages if s.name}
-    todo = [
-        names[w.lower()] if w else len(stages) - 1
+                    walk.reference(source, cmd.start_line, "RUN --mount from")
+    names = {s.name: s.index for s in walk.stages if s.name}
+    roots = [
+        names[w.lower()] if w else len(walk.stages) - 1
         for w in wanted
         if w is None or w.lower() in names
     ]
-    seen: set[int] = set()
-    while todo:
-        index = todo.pop()
-        if index not in seen:
-            seen.add(index)
-            todo.extend(needs[index])
-    images = tuple(u for i in sorted(seen) for u in uses[i])
-    return Analysis(tuple(stages), images)
+    images = tuple(u for i in walk.needed(roots) for u in walk.uses[i])
+    return Analysis(tuple(walk.stages), images, walk.base(roots[0]) if roots else None)

@@ -31,6 +31,7 @@ class Origin:
     line: int
     detail: str  # "depends_on" or the instruction: "FROM acme/base:1.4.2"
     ref: str = ""  # the image reference, ARGs expanded (Dockerfile origins)
+    base: bool = False  # the image the built stage starts FROM (through stage aliases)
 
     def describe(self, folder: Path) -> str:
         where = f"{_rel(self.file, folder)}:{self.line}"
@@ -60,6 +61,15 @@ class Hierarchy:
     def origins(self, parent: str, child: str) -> list[Origin]:
         origins: list[Origin] = self.dag.edges[parent, child]["origins"]
         return origins
+
+    def edge_kind(self, parent: str, child: str) -> str:
+        """`from` (the child's built stage starts FROM it), `copy` (another stage's FROM,
+        COPY --from, RUN --mount from), or `declared` (depends_on only)."""
+        if any(o.base for o in self.origins(parent, child)):
+            return "from"
+        if any(o.kind == "dockerfile" for o in self.origins(parent, child)):
+            return "copy"
+        return "declared"
 
     def levels(self) -> dict[str, int]:
         level: dict[str, int] = {}
@@ -157,6 +167,7 @@ class _Builder:
                     use.line,
                     f"{use.instruction} {use.written}",
                     use.ref,
+                    use == analysis.base,
                 )
                 parent = self.resolve(use.ref, target, use.line)
                 if isinstance(parent, str):

@@ -101,6 +101,8 @@ class Spec:
     groups: Mapping[str, Group]
     files: tuple[Path, ...] = ()  # the root and every included file
     variables: Mapping[str, str] = field(default_factory=dict)
+    # Where each variable's value came from: "--var", "environment" or "spec".
+    variable_sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:

@@ -97,11 +97,10 @@ class RequestFactory:
         """The image the built stage starts FROM: a parent target, else an external base."""
         h = self.hierarchy
         for parent in h.parents(target.name):
-            for origin in h.origins(parent, target.name):
-                if origin.detail.startswith("FROM "):
-                    return image_names(h.spec.targets[parent])[0], digests.get(parent)
+            if h.edge_kind(parent, target.name) == "from":
+                return image_names(h.spec.targets[parent])[0], digests.get(parent)
         for external in h.externals.get(target.name, []):
-            if external.origin.detail.startswith("FROM "):
+            if external.origin.base:
                 ref = parse_ref(external.ref)
                 return external.ref, ref.digest
         return None, None

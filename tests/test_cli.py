@@ -58,7 +58,7 @@ def test_plan_text(cli: Run) -> None:
         == """\
 Plan for builds.yaml: 3 targets in 3 levels
   1. base  [level 0]
-       base:      alpine:3.20 (external; base/Dockerfile:2 FROM $BASE)
+       external:  alpine:3.20 (base/Dockerfile:2 FROM $BASE)
        platforms: linux/amd64, linux/arm64
        tags:      r.example/acme/base:1
   2. py  [level 1]
@@ -66,7 +66,7 @@ Plan for builds.yaml: 3 targets in 3 levels
        platforms: linux/amd64, linux/arm64
        tags:      r.example/acme/py:1
   3. app  [level 2, stage runtime, test stage test]
-       from:      base (declared in builds.yaml:10)
+       after:     base (declared in builds.yaml:10)
        from:      py (app/Dockerfile:1 FROM r.example/acme/py:1)
        platforms: linux/amd64
        tags:      r.example/acme/app:1
@@ -79,7 +79,7 @@ def test_plan_selection_marks_needed_parents(cli: Run) -> None:
     assert result.out.splitlines()[:3] == [
         "Plan for builds.yaml: 2 targets in 2 levels",
         "  1. base  [level 0, needed by the selection]",
-        "       base:      alpine:3.20 (external; base/Dockerfile:2 FROM $BASE)",
+        "       external:  alpine:3.20 (base/Dockerfile:2 FROM $BASE)",
     ]
 
 
@@ -87,11 +87,11 @@ def test_a_var_that_renames_the_parent_tag_cuts_the_edge(cli: Run) -> None:
     # py's Dockerfile hard-codes r.example/acme/base:1: once base is tagged elsewhere,
     # that reference is an external image, not the base target.
     result = cli("plan", "py", "--var", "REG=x.example/y")
-    assert result.out.splitlines()[:3] == [
+    assert result.out.splitlines()[:4] == [
         "Plan for builds.yaml: 1 target in 1 level",
+        "Variables not from the spec: REG=x.example/y (--var)",
         "  1. py  [level 0]",
-        "       base:      r.example/acme/base:1 (external; py/Dockerfile:1 FROM "
-        "r.example/acme/base:1)",
+        "       external:  r.example/acme/base:1 (py/Dockerfile:1 FROM r.example/acme/base:1)",
     ]
 
 
@@ -115,21 +115,31 @@ def test_plan_json_is_stable_and_matches_its_schema(cli: Run) -> None:
         "test": "test",
         "platforms": ["linux/amd64"],
         "tags": ["r.example/acme/app:1"],
+        "args": {},
+        "labels": {},
+        "cache_from": [],
+        "cache_to": [],
+        "secrets": [],
+        "depends_on": ["base"],
         "parents": [
             {
                 "name": "base",
+                "kind": "declared",
                 "origins": [
                     {"kind": "declared", "file": "builds.yaml", "line": 10, "detail": "depends_on"}
                 ],
             },
             {
                 "name": "py",
+                "kind": "from",
                 "origins": [
                     {
                         "kind": "dockerfile",
                         "file": "app/Dockerfile",
                         "line": 1,
                         "detail": "FROM r.example/acme/py:1",
+                        "ref": "r.example/acme/py:1",
+                        "base": True,
                     }
                 ],
             },
@@ -145,7 +155,7 @@ def test_graph_tree(cli: Run) -> None:
 [alpine:3.20]
 base (r.example/acme/base:1)
 └── py (r.example/acme/py:1)
-    └── app (r.example/acme/app:1)  (also on base)
+    └── app (r.example/acme/app:1)  (also: base declared)
 """
     )
 
@@ -162,7 +172,7 @@ graph TD
     t_app["app<br>r.example/acme/app:1"]
     ext_0 -.-> t_base
     t_base --> t_py
-    t_base --> t_app
+    t_base -.->|depends_on| t_app
     t_py --> t_app
     classDef external stroke-dasharray: 5 5
 ```

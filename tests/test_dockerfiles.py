@@ -139,3 +139,22 @@ def test_parse_errors(tmp_path: Path, text: str, line: int | None, message: str)
     with pytest.raises(DockerfileError) as info:
         parse(path)
     assert (info.value.line, str(info.value)) == (line, message)
+
+
+def test_base_follows_stage_aliases_to_the_image(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text(
+        "FROM acme/api:1 AS api\n"
+        "FROM acme/web:1 AS build\nRUN make\n"
+        "FROM build AS runtime\nCOPY --from=api /a /a\n"
+    )
+    analysis = analyze(
+        parse(path),
+        build_args={},
+        platform="linux/amd64",
+        build_platform="linux/amd64",
+        wanted=("runtime",),
+    )
+    assert analysis.base is not None
+    assert (analysis.base.ref, analysis.base.line) == ("acme/web:1", 2)
+    assert [u.ref for u in analysis.images] == ["acme/api:1", "acme/web:1"]

@@ -16,18 +16,25 @@ def rel(path: Path, folder: Path) -> str:
 
 
 def origin_json(origin: Origin, folder: Path) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "kind": origin.kind,
         "file": rel(origin.file, folder),
         "line": origin.line,
         "detail": origin.detail,
     }
+    if origin.kind == "dockerfile":
+        out |= {"ref": origin.ref, "base": origin.base}
+    return out
 
 
 def parents_json(h: Hierarchy, name: str) -> list[dict[str, Any]]:
     folder = h.spec.folder
     return [
-        {"name": p, "origins": [origin_json(o, folder) for o in h.origins(p, name)]}
+        {
+            "name": p,
+            "kind": h.edge_kind(p, name),
+            "origins": [origin_json(o, folder) for o in h.origins(p, name)],
+        }
         for p in h.parents(name)
     ]
 

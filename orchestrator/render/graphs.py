@@ -22,9 +22,13 @@ def tree(h: Hierarchy, names: list[str]) -> str:
     chosen = set(names)
     level = h.levels()
 
+    rank = {"from": 2, "copy": 1, "declared": 0}
+
     def primary(name: str) -> str | None:
+        """The parent it starts FROM, else the deepest one."""
         parents = [p for p in h.parents(name) if p in chosen]
-        return max(parents, key=lambda p: (level[p], p)) if parents else None
+        key = lambda p: (rank[h.edge_kind(p, name)], level[p], p)  # noqa: E731
+        return max(parents, key=key) if parents else None
 
     kids: dict[str | None, list[str]] = {}
     for name in h.order(names):
@@ -32,8 +36,12 @@ def tree(h: Hierarchy, names: list[str]) -> str:
     lines: list[str] = []
 
     def walk(name: str, prefix: str, branch: str, inner: str) -> None:
-        others = [p for p in h.parents(name) if p in chosen and p != primary(name)]
-        also = f"  (also on {', '.join(others)})" if others else ""
+        others = [
+            f"{p}{'' if h.edge_kind(p, name) == 'from' else ' ' + h.edge_kind(p, name)}"
+            for p in h.parents(name)
+            if p in chosen and p != primary(name)
+        ]
+        also = f"  (also: {', '.join(others)})" if others else ""
         lines.append(f"{prefix}{branch}{_label(h, name)}{also}")
         mine = kids.get(name, [])
         for i, kid in enumerate(mine):
@@ -80,7 +88,8 @@ def mermaid(h: Hierarchy, names: list[str]) -> str:
             lines.append(f"    {ext_ids[ref]} -.-> {ids[name]}")
         for parent in h.parents(name):
             if parent in ids:
-                lines.append(f"    {ids[parent]} --> {ids[name]}")
+                arrow = {"from": "-->", "copy": "-->|copy|", "declared": "-.->|depends_on|"}
+                lines.append(f"    {ids[parent]} {arrow[h.edge_kind(parent, name)]} {ids[name]}")
     lines += ["    classDef external stroke-dasharray: 5 5", "```"]
     return "\n".join(lines)
 
@@ -104,7 +113,13 @@ def dot(h: Hierarchy, names: list[str]) -> str:
             lines.append(f'  "{_dot_text(ref)}" -> "{_dot_text(name)}" [style=dashed];')
         for parent in h.parents(name):
             if parent in order:
-                lines.append(f'  "{_dot_text(parent)}" -> "{_dot_text(name)}";')
+                style = {
+                    "from": "",
+                    "copy": ' [label="copy"]',
+                    "declared": ' [style=dotted, label="depends_on"]',
+                }
+                edge = f'"{_dot_text(parent)}" -> "{_dot_text(name)}"'
+                lines.append(f"  {edge}{style[h.edge_kind(parent, name)]};")
     lines.append("}")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from orchestrator.refs import host_platform
 from orchestrator.render.common import externals_json, parents_json, rel
 
 PLAN_SCHEMA_ID = "stackbake.plan/v1"
+EDGE_LABELS = {"from": "from:", "copy": "copies:", "declared": "after:"}
 
 
 def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str, Any]:
@@ -30,11 +31,26 @@ def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str,
                 "test": t.test,
                 "platforms": list(t.platforms) or [host_platform()],
                 "tags": list(t.tags),
+                "args": dict(t.args),
+                "labels": dict(t.labels),
+                "cache_from": [c.to_flag() for c in t.cache_from],
+                "cache_to": [c.to_flag() for c in t.cache_to],
+                "secrets": [s.id for s in t.secrets],
+                "depends_on": list(t.depends_on),
                 "parents": parents_json(h, name),
                 "external_bases": externals_json(h, name),
             }
         )
-    return {"schema": PLAN_SCHEMA_ID, "spec": display_path(spec.path), "targets": targets}
+    variables = {
+        name: {"value": value, "source": spec.variable_sources.get(name, "spec")}
+        for name, value in sorted(spec.variables.items())
+    }
+    return {
+        "schema": PLAN_SCHEMA_ID,
+        "spec": display_path(spec.path),
+        "variables": variables,
+        "targets": targets,
+    }
 
 
 def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
@@ -44,6 +60,13 @@ def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
         f"Plan for {data['spec']}: {len(order)} target{'s' * (len(order) != 1)} "
         f"in {len(levels)} level{'s' * (len(levels) != 1)}"
     ]
+    outside = [
+        f"{name}={v['value']} ({v['source']})"
+        for name, v in data["variables"].items()
+        if v["source"] != "spec"
+    ]
+    if outside:
+        lines.append(f"Variables not from the spec: {', '.join(outside)}")
     for i, t in enumerate(data["targets"], 1):
         note = "" if t["requested"] else ", needed by the selection"
         stage = f", stage {t['target']}" if t["target"] else ""
@@ -51,11 +74,14 @@ def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
         lines.append(f"{i:>3}. {t['name']}  [level {t['level']}{stage}{test}{note}]")
         for p in t["parents"]:
             how = "; ".join(_origin(o) for o in p["origins"])
-            lines.append(f"       from:      {p['name']} ({how})")
+            lines.append(f"       {EDGE_LABELS[p['kind']]:<10} {p['name']} ({how})")
+        externals: dict[str, list[str]] = {}
         for e in t["external_bases"]:
-            lines.append(f"       base:      {e['ref']} (external; {_origin(e['origin'])})")
-        lines.append(f"       platforms: {', '.join(t['platforms'])}")
-        lines.append(f"       tags:      {', '.join(t['tags']) or '(none: image is not tagged)'}")
+            externals.setdefault(e["ref"], []).append(_origin(e["origin"]))
+        for ref, origins in externals.items():
+            lines.append(f"       {'external:':<10} {ref} ({'; '.join(origins)})")
+        lines.append(f"       {'platforms:':<10} {', '.join(t['platforms'])}")
+        lines.append(f"       {'tags:':<10} {', '.join(t['tags']) or '(none: named locally)'}")
     return "\n".join(lines)
 
 

@@ -133,6 +133,7 @@ class _Assembler:
         if override.name is not None:
             fields.setdefault(override.key, {})[override.name] = literal(override.value)
             where[f"{override.key}.{override.name}"] = spot
+            where.setdefault(override.key, spot)
             return
         fields[override.key] = literal(override.value)
         where[override.key] = spot
@@ -227,6 +228,14 @@ class _Assembler:
             groups=groups,
             files=tuple(d.path for d in self.docs),
             variables=variables,
+            variable_sources={
+                name: "--var"
+                if name in self.vars.overrides
+                else "environment"
+                if name in self.vars.environ
+                else "spec"
+                for name in variables
+            },
         )
 
     def _duplicate(self, doc: Document, path: PathT, kind: str, first: Where) -> None:

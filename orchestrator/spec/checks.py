@@ -4,6 +4,7 @@ platforms, tags, and the files and folders targets point at."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -115,10 +116,15 @@ def _check_paths(
         hint = did_you_mean(target.dockerfile.name, present) or (
             f"; found: {', '.join(present)}" if present else ""
         )
+        unset = (
+            ""
+            if "context" in target.where
+            else ("; 'context' is not set, so it is the folder of " + target.spec_file.name)
+        )
         out.add(
             target.at("dockerfile").problem(
                 f"Dockerfile {display_path(target.dockerfile)} does not exist{hint}; fix "
-                "'dockerfile' (relative to the context)"
+                f"'dockerfile' (relative to the context){unset}"
             )
         )
 
@@ -176,3 +182,26 @@ def relative(path: Path, folder: Path) -> str:
         return str(path.relative_to(folder))
     except ValueError:
         return str(path)
+
+
+def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> None:
+    """Before a build: every secret of the selected targets has a value to give."""
+    out = ProblemCollector()
+    for name in names:
+        target = spec.targets[name]
+        for i, secret in enumerate(target.secrets):
+            where = target.at(f"secrets[{i}]")
+            if secret.env and secret.env not in environ:
+                out.add(
+                    where.problem(
+                        f"secret {secret.id!r}: environment variable {secret.env} is not set; "
+                        "export it before building"
+                    )
+                )
+            elif secret.src and not secret.src.is_file():
+                out.add(
+                    where.problem(
+                        f"secret {secret.id!r}: file {display_path(secret.src)} does not exist"
+                    )
+                )
+    out.raise_if_any()

@@ -1,0 +1,191 @@
+"""`run_build` end to end with the fake backend: exit codes, summary, report files."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from orchestrator.backend.fake import FakeBackend, Script
+from orchestrator.build import BuildOptions, run_build
+from orchestrator.errors import SpecError, UsageError
+from orchestrator.project import Project, load_project
+from orchestrator.request import OutputMode
+from orchestrator.status import Phase
+from tests.helpers import write_tree
+
+ROOT = Path(__file__).parents[1]
+SPEC = """\
+version: 1
+defaults:
+  tags: ["r.example/acme/${target}:1"]
+targets:
+  base: {context: base}
+  py: {context: py, secrets: [{id: tok, env: TOKEN_FOR_TESTS}]}
+  app: {context: app}
+  node: {context: node}
+"""
+FILES = {
+    "builds.yaml": SPEC,
+    "base/Dockerfile": "FROM alpine\n",
+    "py/Dockerfile": "FROM r.example/acme/base:1\n",
+    "app/Dockerfile": "FROM r.example/acme/py:1\n",
+    "node/Dockerfile": "FROM r.example/acme/base:1\n",
+}
+ENV = {"TOKEN_FOR_TESTS": "x"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    write_tree(tmp_path, FILES)
+    return load_project(None, cwd=tmp_path, environ={})
+
+
+def build(project: Project, backend: FakeBackend, **options: object) -> tuple[int, str]:
+    stream = io.StringIO()
+    opts = BuildOptions(progress="plain", jobs=1, retry_base_s=0.001, **options)  # type: ignore[arg-type]
+    code = run_build(
+        project, opts, backend, stream=stream, interrupted=threading.Event(), environ=dict(ENV)
+    )
+    return code, stream.getvalue()
+
+
+def test_all_built_exit_0_and_pins_removed(project: Project) -> None:
+    backend = FakeBackend()
+    code, out = build(project, backend)
+    assert code == 0
+    assert out.splitlines()[-1].startswith("Done: 4 built in ")
+    assert not [t for t in backend.images if ":stackbake-" in t], "pin tags left behind"
+    assert ("preflight", "False", 1) in backend.calls
+
+
+def test_failure_exit_1_summary_report_and_junit(project: Project, tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.script("py", Phase.BUILD, Script("fail", lines=("#4 RUN make", "make: *** Error 2")))
+    report, junit, step = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "summary.md"
+    stream = io.StringIO()
+    opts = BuildOptions(progress="plain", jobs=1, report=report, junit=junit)
+    code = run_build(
+        project,
+        opts,
+        backend,
+        stream=stream,
+        interrupted=threading.Event(),
+        environ={**ENV, "GITHUB_STEP_SUMMARY": str(step)},
+    )
+    out = stream.getvalue()
+    assert code == 1
+    assert "[py] FAILED in build" in out
+    assert "py failed in build: py: exit code 1\n  | #4 RUN make\n  | make: *** Error 2" in out
+    assert "1 failure blocked 1 target\npy failed and blocked 1 target: app" in out
+    assert out.splitlines()[-1].startswith("Done: 1 failed, 1 blocked, 2 built in ")
+
+    data = json.loads(report.read_text())
+    schema = json.loads((ROOT / "schemas/report.schema.json").read_text())
+    Draft202012Validator(schema).validate(data)
+    assert data["result"] == "failed"
+    assert data["counts"] == {
+        "failed": 1,
+        "blocked": 1,
+        "cancelled": 0,
+        "built": 2,
+        "up-to-date": 0,
+    }
+    by_name = {t["name"]: t for t in data["targets"]}
+    assert [t["name"] for t in data["targets"]] == ["base", "node", "py", "app"]
+    assert (by_name["py"]["status"], by_name["py"]["phase"], by_name["py"]["attempts"]) == (
+        "failed",
+        "build",
+        1,
+    )
+    assert (by_name["app"]["status"], by_name["app"]["blocked_by"]) == ("blocked", ["py"])
+    assert by_name["base"]["digest"].startswith("sha256:")
+    assert by_name["base"]["log"].endswith(".stackbake/logs/base.log")
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    failure = cases["py"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "failed in build: py: exit code 1"
+    assert "make: *** Error 2" in (failure.text or "")
+    skipped = cases["app"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "blocked by py"
+
+    markdown = step.read_text()
+    assert markdown.startswith("### stackbake: Done: 1 failed, 1 blocked, 2 built in ")
+    assert "| `app` | ⛔ blocked by py |" in markdown
+
+
+def test_interrupt_exit_130(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("base", Phase.BUILD, Script("hang"))
+    interrupted = threading.Event()
+    stream = io.StringIO()
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(
+            run_build(
+                project,
+                BuildOptions(progress="plain", jobs=1),
+                backend,
+                stream=stream,
+                interrupted=interrupted,
+                environ=dict(ENV),
+            )
+        )
+    )
+    thread.start()
+    assert backend.started.wait(5)
+    interrupted.set()
+    thread.join(10)
+    assert result == [130]
+    assert "stopping: interrupted; running: base" in stream.getvalue()
+    assert stream.getvalue().splitlines()[-1].startswith("Interrupted: 4 cancelled in ")
+
+
+def test_missing_secret_is_a_spec_error_before_anything_runs(project: Project) -> None:
+    backend = FakeBackend()
+    with pytest.raises(SpecError) as info:
+        run_build(
+            project,
+            BuildOptions(),
+            backend,
+            stream=io.StringIO(),
+            interrupted=threading.Event(),
+            environ={},
+        )
+    assert info.value.render() == (
+        f"{project.spec.path}:6:31: targets.py.secrets[0]: secret 'tok': environment variable "
+        "TOKEN_FOR_TESTS is not set; export it before building"
+    )
+    assert backend.calls == []
+
+
+def test_non_image_output_refused_for_parents(project: Project) -> None:
+    with pytest.raises(UsageError) as info:
+        build(project, FakeBackend(), mode=OutputMode(outputs=("type=local,dest=out",)))
+    assert str(info.value) == (
+        "--output 'type=local,dest=out' exports no image, but base, py must be an image for "
+        "the targets built on it; select only leaf targets, or use type=image/registry"
+    )
+    code, _ = build(
+        project,
+        FakeBackend(),
+        targets=("node",),
+        mode=OutputMode(outputs=("type=image,push=false",)),
+    )
+    assert code == 0
+
+
+def test_durations_feed_the_next_schedule(project: Project) -> None:
+    build(project, FakeBackend())
+    saved = json.loads((project.spec.folder / ".stackbake/durations.json").read_text())
+    assert sorted(saved) == ["app", "base", "node", "py"]
