@@ -25,3 +25,15 @@ def test_every_schema_key_is_described() -> None:
     for line in markdown().splitlines():
         if line.startswith("| `"):
             assert not line.endswith("|  |"), f"no description in the schema for: {line}"
+
+
+def test_plan_json_example_matches_the_plan_schema() -> None:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index('```json\n{\n  "schema": "stackbake.plan/v1"') + len("```json\n")
+    example = json.loads(text[start : text.index("```", start)])
+    schema = json.loads((README.parent / "schemas/plan.schema.json").read_text())
+    Draft202012Validator(schema).validate(example)
