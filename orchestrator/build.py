@@ -89,7 +89,12 @@ def run_build(
     check_outputs(project, selected, options.mode)
     check_secrets(spec, selected, os.environ if environ is None else environ)
     multi = any(len(spec.targets[n].platforms) > 1 for n in selected)
-    backend.preflight(multi_platform=multi and not options.mode.push)
+    has_children = any(c in selected for n in selected for c in h.children(n))
+    backend.preflight(
+        multi_platform=multi and not options.mode.push,
+        builder=options.mode.builder,
+        local_pins=has_children and not options.mode.push,
+    )
 
     state = spec.folder / STATE_DIR
     durations = Durations(state)

@@ -65,6 +65,7 @@ class Target:
     args: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    tag_templates: tuple[str, ...] = ()  # as written, before ${...} interpolation
     platforms: tuple[str, ...] = ()
     cache_from: tuple[CacheEntry, ...] = ()
     cache_to: tuple[CacheEntry, ...] = ()

@@ -61,7 +61,7 @@ def test_all_built_exit_0_and_pins_removed(project: Project) -> None:
     assert code == 0
     assert out.splitlines()[-1].startswith("Done: 4 built in ")
     assert not [t for t in backend.images if ":stackbake-" in t], "pin tags left behind"
-    assert ("preflight", "False", 1) in backend.calls
+    assert ("preflight", "multi=False,local_pins=True", 1) in backend.calls
 
 
 def test_failure_exit_1_summary_report_and_junit(project: Project, tmp_path: Path) -> None:

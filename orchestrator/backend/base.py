@@ -81,9 +81,10 @@ class BuildResult:
 
 
 class Backend(Protocol):
-    def preflight(self, *, multi_platform: bool) -> None:
-        """Raise EngineError when the engine cannot do this run (unreachable, or a
-        multi-platform image to keep in a store that cannot hold one)."""
+    def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
+        """Raise EngineError when the engine cannot do this run: unreachable, a
+        multi-platform image to keep in a store that cannot hold one, or children to pin
+        to unpushed parents on a builder that cannot see the engine's image store."""
         ...
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:

@@ -161,7 +161,7 @@ class BuildxBackend:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
 
-    def preflight(self, *, multi_platform: bool) -> None:
+    def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         try:
             info = docker.info()
         except DockerException as exc:
@@ -177,6 +177,20 @@ class BuildxBackend:
                 "true}} in /etc/docker/daemon.json, then restart dockerd), or publish with "
                 "--push, or build one platform at a time (--set '*.platforms=linux/amd64')"
             )
+        if local_pins:
+            try:
+                driver = docker.buildx.inspect(builder).driver
+            except DockerException as exc:
+                raise EngineError(
+                    f"buildx builder {builder or '(current)'}: {_first_line(exc)}"
+                ) from None
+            if driver != "docker":
+                raise EngineError(
+                    f"builder {builder or '(current)'} uses the {driver} driver, which cannot "
+                    "see the engine's image store, so children cannot be pinned to parents "
+                    "built here; publish with --push, or use the engine's own builder "
+                    "(--builder default)"
+                )
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         env = dict(self.environ)

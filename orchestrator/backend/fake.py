@@ -35,8 +35,8 @@ class FakeBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
-    def preflight(self, *, multi_platform: bool) -> None:
-        self.calls.append(("preflight", str(multi_platform), 1))
+    def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
+        self.calls.append(("preflight", f"multi={multi_platform},local_pins={local_pins}", 1))
 
     def script(self, target: str, phase: Phase, *scripts: Script) -> None:
         self.scripts[(target, phase)] = list(scripts)

@@ -177,6 +177,7 @@ class _Assembler:
             args={k: _scalar(v) for k, v in f.get("args", {}).items()},
             labels={k: _scalar(v) for k, v in f.get("labels", {}).items()},
             tags=tuple(f.get("tags", [])),
+            tag_templates=tuple(str(t) for t in raw.get("tags", [])),
             platforms=tuple(f.get("platforms", [])),
             cache_from=tuple(_cache(c) for c in f.get("cache_from", [])),
             cache_to=tuple(_cache(c) for c in f.get("cache_to", [])),

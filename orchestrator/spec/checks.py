@@ -52,11 +52,14 @@ def _check_platforms(target: Target, out: ProblemCollector) -> None:
 
 
 def _check_tags(target: Target, out: ProblemCollector) -> None:
+    templates = dict(enumerate(target.tag_templates))
     for i, tag in enumerate(target.tags):
         try:
             ref = parse_ref(tag)
         except BadReference as exc:
-            out.add(target.at(f"tags[{i}]").problem(f"tag {tag!r} {exc}"))
+            template = templates.get(i, tag)
+            origin = f" (from template {template!r})" if template != tag else ""
+            out.add(target.at(f"tags[{i}]").problem(f"tag {tag!r}{origin} {exc}"))
             continue
         if ref.digest:
             out.add(

@@ -234,6 +234,20 @@ CASES: list[tuple[str, str, dict[str, str], str]] = [
         "repository names must be lower-case",
     ),
     (
+        "tag-renders-empty",
+        GOOD.replace('"${REG}/py:1"', '"${PY_TAG:-}"'),
+        {},
+        "builds.yaml:10:12: targets.py.tags[0]: tag '' (from template '${PY_TAG:-}') is empty",
+    ),
+    (
+        "tag-renders-invalid",
+        GOOD.replace('"${REG}/py:1"', '"${REG}/py:${PY_TAG:-}"'),
+        {},
+        "builds.yaml:10:12: targets.py.tags[0]: tag 'acme/py:' (from template "
+        "'${REG}/py:${PY_TAG:-}') is not a valid image reference; write "
+        "[registry/]name[:tag][@sha256:digest] with a lower-case name",
+    ),
+    (
         "unknown-variable",
         GOOD.replace('"${REG}/py:1"', '"${RGE}/py:1"'),
         {},
