@@ -53,7 +53,14 @@ class BuildOptions:
 
 
 def check_outputs(project: Project, selected: list[str], mode: OutputMode) -> None:
-    """A parent must end up as an image somewhere its children can be pinned to."""
+    """A parent must end up as an image somewhere its children can be pinned to, and a
+    pushed target needs a tag to push to."""
+    untagged = [n for n in selected if not project.spec.targets[n].tags]
+    if mode.pushes and untagged:
+        raise UsageError(
+            f"{', '.join(untagged)} {'has' if len(untagged) == 1 else 'have'} no tags, so "
+            "there is nothing to push to; give them tags, or leave them out of the selection"
+        )
     for output in mode.outputs:
         kind = dict(p.partition("=")[::2] for p in output.split(",")).get("type", "")
         if kind in IMAGE_OUTPUTS:
@@ -91,9 +98,9 @@ def run_build(
     multi = any(len(spec.targets[n].platforms) > 1 for n in selected)
     has_children = any(c in selected for n in selected for c in h.children(n))
     backend.preflight(
-        multi_platform=multi and not options.mode.push,
+        multi_platform=multi and not options.mode.pushes,
         builder=options.mode.builder,
-        local_pins=has_children and not options.mode.push,
+        local_pins=has_children and not options.mode.pushes,
     )
 
     state = spec.folder / STATE_DIR
@@ -109,7 +116,7 @@ def run_build(
     runner = TargetRunner(
         backend,
         factory,
-        push=options.mode.push,
+        push=options.mode.pushes,
         retry=RetryPolicy(options.retries, options.retry_base_s),
     )
     schedule = Schedule(h.dag.subgraph(selected).copy(), durations.load(), options.jobs)
@@ -136,7 +143,7 @@ def run_build(
             display.handle(event)
     record.finished = time.time()
     record.interrupted = interrupted.is_set()
-    if not options.mode.push:  # the pins served this run's children; drop the names
+    if not options.mode.pushes:  # the pins served this run's children; drop the names
         backend.untag(
             [pin_tag(spec.targets[r.name], r.digest) for r in record.targets.values() if r.digest]
         )

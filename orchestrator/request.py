@@ -26,10 +26,38 @@ class OutputMode:
     pull: bool = False
     builder: str | None = None
 
+    @property
+    def pushes(self) -> bool:
+        """--push, or an --output that publishes (type=registry, push=true)."""
+        return self.push or any(_publishes(o) for o in self.outputs)
+
+    def local_outputs(self) -> tuple[str, ...]:
+        """The outputs with publishing taken out: stackbake pushes itself, after tests."""
+        out = []
+        for output in self.outputs:
+            attrs = [list(p.partition("=")[::2]) for p in output.split(",")]
+            for pair in attrs:
+                if pair == ["type", "registry"]:
+                    pair[1] = "image"
+                elif pair[0] == "push":
+                    pair[1] = "false"
+            out.append(",".join(f"{k}={v}" for k, v in attrs))
+        return tuple(out)
+
+
+def _publishes(output: str) -> bool:
+    attrs = dict(p.partition("=")[::2] for p in output.split(","))
+    return attrs.get("type") == "registry" or attrs.get("push", "").lower() == "true"
+
 
 def image_names(target: Target) -> tuple[str, ...]:
     """The names a built image gets: its tags, or a local name so children can pin it."""
     return target.tags or (f"{LOCAL_REPOSITORY}/{target.name}:latest",)
+
+
+def staging_tag(target: Target, token: str) -> str:
+    """Where a build lands before its test stage passed: never a release tag."""
+    return f"{parse_ref(image_names(target)[0]).repository}:stackbake-build-{token}"
 
 
 def pin_tag(target: Target, digest: str) -> str:
@@ -89,7 +117,7 @@ class RequestFactory:
             for origin in h.origins(parent, target.name):
                 if origin.ref:
                     contexts[context_key(origin.ref)] = pin(
-                        h.spec.targets[parent], digests[parent], pushed=self.mode.push
+                        h.spec.targets[parent], digests[parent], pushed=self.mode.pushes
                     )
         return contexts
 
@@ -105,9 +133,10 @@ class RequestFactory:
                 return external.ref, ref.digest
         return None, None
 
-    def build(self, name: str, digests: Mapping[str, str]) -> BuildRequest:
+    def build(self, name: str, digests: Mapping[str, str], token: str) -> BuildRequest:
+        """The main build: named only by a staging tag until its test stage passed."""
         target = self.hierarchy.spec.targets[name]
-        tags = image_names(target)
+        tags = (staging_tag(target, token),)
         base_name, base_digest = self.base(target, digests)
         labels = automatic_labels(name, target.tags, self.facts, base_name, base_digest)
         labels |= target.labels
@@ -118,7 +147,7 @@ class RequestFactory:
             stage=target.stage,
             tags=tags,
             labels=labels,
-            outputs=self.mode.outputs,
+            outputs=self.mode.local_outputs(),
             load=self.mode.load,
             cache_to=tuple(self._cache(target, c) for c in target.cache_to),
         )

@@ -3,14 +3,16 @@ retried on transient errors only, with exponential backoff and jitter."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import Backend, BuildResult, CancelToken
 from orchestrator.events import LogLine, Retrying, Started
-from orchestrator.request import RequestFactory, image_names, pin_tag
+from orchestrator.request import RequestFactory, image_names, pin_tag, staging_tag
 from orchestrator.scheduler import Emit, Outcome
 from orchestrator.status import Kind, Phase, Status
 
@@ -69,54 +71,60 @@ class TargetRunner:
     def __call__(
         self, name: str, emit: Emit, cancel: CancelToken, digests: Mapping[str, str]
     ) -> Outcome:
+        """Build into a staging tag, pin, test, then release (and push) the tags.
+
+        Release tags move only once the test stage passed, so a failing target never
+        replaces the image a tag named before; a pin tag that served no child is removed
+        when the target fails after it.
+        """
         attempts: list[int] = []
         target = self.requests.hierarchy.spec.targets[name]
 
         def on_line(line: str) -> None:
             emit(LogLine(name, line))
 
+        def phase(which: Phase, call: Callable[[], BuildResult]) -> BuildResult:
+            return self._phase(name, which, emit=emit, cancel=cancel, call=call, attempts=attempts)
+
         log = self.requests.logs / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("", encoding="utf-8")
 
-        request = self.requests.build(name, digests)
-        result = self._phase(
-            name,
-            Phase.BUILD,
-            emit=emit,
-            cancel=cancel,
-            call=lambda: self.backend.build(request, on_line, cancel),
-            attempts=attempts,
-        )
+        staging = staging_tag(target, uuid.uuid4().hex[:12])
+        request = self.requests.build(name, digests, staging.rsplit("-", 1)[1])
+        if request.pull and request.contexts and not self.push:
+            # BuildKit's --pull would look for the local pins in a registry too: fetch the
+            # external bases here instead, and build without --pull.
+            bases = sorted({e.ref for e in self.requests.hierarchy.externals.get(name, [])})
+            if bases:
+                on_line(f"pulling {', '.join(bases)} (--pull, with parents built in this run)")
+                result = phase(
+                    Phase.BUILD,
+                    lambda: self.backend.pull(bases, target.platforms, on_line, cancel),
+                )
+                if not result.ok:
+                    return self._failed(Phase.BUILD, result, len(attempts))
+            request = dataclasses.replace(request, pull=False)
+        result = phase(Phase.BUILD, lambda: self.backend.build(request, on_line, cancel))
         if not result.ok:
             return self._failed(Phase.BUILD, result, len(attempts))
         digest = result.digest
-        if digest and not self.push:
-            # The name children are pinned to (see request.pin); the engine's own tag
-            # may move, this one never does.
-            self.backend.tag(digest, [pin_tag(target, digest)])
+        pins = [pin_tag(target, digest)] if digest and not self.push else []
+        if digest:
+            # Children are pinned to this name (see request.pin): nothing else moves it.
+            self.backend.tag(digest, pins)
         if target.test:
             test = self.requests.test(name, digests)
-            result = self._phase(
-                name,
-                Phase.TEST,
-                emit=emit,
-                cancel=cancel,
-                call=lambda: self.backend.build(test, on_line, cancel),
-                attempts=attempts,
-            )
+            result = phase(Phase.TEST, lambda: self.backend.build(test, on_line, cancel))
             if not result.ok:
+                self.backend.untag([staging, *pins])
                 return self._failed(Phase.TEST, result, len(attempts))
+        tags = image_names(target)
+        if digest:
+            self.backend.tag(digest, tags)
+        self.backend.untag([staging])  # only now: an image with no name is deleted
         if self.push:
-            tags = image_names(target)
-            result = self._phase(
-                name,
-                Phase.PUSH,
-                emit=emit,
-                cancel=cancel,
-                call=lambda: self.backend.push(name, tags, on_line, cancel),
-                attempts=attempts,
-            )
+            result = phase(Phase.PUSH, lambda: self.backend.push(name, tags, on_line, cancel))
             if not result.ok:
                 return self._failed(Phase.PUSH, result, len(attempts))
         return Outcome(Status(Kind.BUILT), digest, len(attempts))

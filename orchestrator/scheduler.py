@@ -57,9 +57,11 @@ class Run:
 
         try:
             outcome = self.work(name, emit, token, digests)
-        except BaseException as exc:
-            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            outcome = Outcome(Status(Kind.FAILED, Phase.BUILD, f"internal error: {last}"))
+        except BaseException as exc:  # a worker reports, never raises
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            reason = f"internal error: {type(exc).__name__}: {first}".rstrip(": ")
+            tail = tuple(traceback.format_exc().splitlines()[-20:])
+            outcome = Outcome(Status(Kind.FAILED, Phase.BUILD, reason), log_tail=tail)
         self._queue.put((name, outcome))
 
     def _start_ready(self) -> None:

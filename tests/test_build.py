@@ -189,3 +189,49 @@ def test_durations_feed_the_next_schedule(project: Project) -> None:
     build(project, FakeBackend())
     saved = json.loads((project.spec.folder / ".stackbake/durations.json").read_text())
     assert sorted(saved) == ["app", "base", "node", "py"]
+
+
+def test_failed_test_stage_moves_no_release_tag_and_leaves_no_pin(project: Project) -> None:
+    backend = FakeBackend()
+    backend.images["r.example/acme/py:1"] = "sha256:previous"
+    backend.script("py", Phase.TEST, Script("fail"))
+    write_tree(project.spec.folder, {"py/Dockerfile": "FROM r.example/acme/base:1 AS t\nFROM t\n"})
+    project = load_project(None, cwd=project.spec.folder, environ={}, sets=["py.test=t"])
+    code, _ = build(project, backend)
+    assert code == 1
+    assert backend.images["r.example/acme/py:1"] == "sha256:previous"
+    assert not [t for t in backend.images if ":stackbake-" in t], "staging or pin tag left"
+
+
+def test_push_needs_tags(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            **FILES,
+            "builds.yaml": SPEC.replace(
+                "  node: {context: node}", "  node: {context: node, tags: []}"
+            ),
+        },
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    with pytest.raises(UsageError) as info:
+        build(project, FakeBackend(), mode=OutputMode(outputs=("type=registry",)))
+    assert str(info.value) == (
+        "node has no tags, so there is nothing to push to; give them tags, or leave them out "
+        "of the selection"
+    )
+
+
+def test_a_publishing_output_is_pushed_by_stackbake_after_tests(project: Project) -> None:
+    backend = FakeBackend()
+    code, _ = build(project, backend, mode=OutputMode(outputs=("type=registry,compression=zstd",)))
+    assert code == 0
+    assert {r.outputs for r in backend.requests if r.phase is Phase.BUILD} == {
+        ("type=image,compression=zstd",)
+    }
+    assert sorted(backend.registry) == [
+        "r.example/acme/app:1",
+        "r.example/acme/base:1",
+        "r.example/acme/node:1",
+        "r.example/acme/py:1",
+    ]

@@ -281,3 +281,19 @@ def test_a_worker_that_raises_becomes_a_failure(project: Project) -> None:
         ("finished", "py", "blocked", None, "", ("base",), 0),
         ("finished", "app", "blocked", None, "", ("base",), 0),
     ]
+
+
+def test_pull_with_local_parents_fetches_external_bases_itself(tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "node/Dockerfile": "FROM r.example/acme/base:1\nCOPY --from=tools.example/t:2 /t /t\n",
+    }
+    write_tree(tmp_path, files)
+    project = load_project(None, cwd=tmp_path, environ={}, sets=["*.pull=true"])
+    backend = FakeBackend()
+    list(make_run(project, backend).events())
+    requests = {r.target: r for r in backend.requests}
+    assert requests["base"].pull is True  # no parents: BuildKit's own --pull
+    assert requests["node"].pull is False
+    assert ("pull", "tools.example/t:2 ", 1) in backend.calls
+    assert [c for c in backend.calls if c[0] == "pull"] == [("pull", "tools.example/t:2 ", 1)]

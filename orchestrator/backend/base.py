@@ -97,6 +97,12 @@ class Backend(Protocol):
         """Publish the local image under each tag to its registry."""
         ...
 
+    def pull(
+        self, refs: Sequence[str], platforms: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        """Fetch the newest image of each ref, for each platform, into the image store."""
+        ...
+
     def tag(self, source: str, tags: Sequence[str]) -> None:
         """Give a local image more names (no pull, no push)."""
         ...

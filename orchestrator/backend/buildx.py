@@ -240,6 +240,36 @@ class BuildxBackend:
                 )
         return BuildResult(True, log_tail=tuple(tail))
 
+    def pull(
+        self, refs: Sequence[str], platforms: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        tail: deque[str] = deque(maxlen=TAIL)
+        for ref in refs:
+            for platform in platforms or [""]:
+                argv = ["docker", "pull", *(["--platform", platform] if platform else []), ref]
+                code, lines = run_streaming(
+                    argv,
+                    self.environ,
+                    on_line=on_line,
+                    cancel=cancel,
+                    redactor=Redactor(()),
+                    log_file=None,
+                )
+                tail.extend(lines)
+                if cancel.cancelled:
+                    return BuildResult(
+                        False, reason="cancelled", cancelled=True, log_tail=tuple(tail)
+                    )
+                if code != 0:
+                    reason, transient = classify(list(lines))
+                    return BuildResult(
+                        False,
+                        reason=f"pull {ref}: {reason}",
+                        transient=transient,
+                        log_tail=tuple(tail),
+                    )
+        return BuildResult(True, log_tail=tuple(tail))
+
     def tag(self, source: str, tags: Sequence[str]) -> None:
         for tag in tags:
             docker.image.tag(source, tag)

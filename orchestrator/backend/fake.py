@@ -99,6 +99,14 @@ class FakeBackend:
                     self.registry[tag] = self.images.get(tag, "")
         return result
 
+    def pull(
+        self, refs: Sequence[str], platforms: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        with self._lock:
+            for ref in refs:
+                self.calls.append(("pull", f"{ref} {','.join(platforms)}", 1))
+        return BuildResult(True)
+
     def tag(self, source: str, tags: Sequence[str]) -> None:
         with self._lock:
             self.calls.append(("tag", source, 1))

@@ -39,6 +39,7 @@ def _target(r: TargetRecord) -> dict[str, Any]:
         "finished": iso(r.finished),
         "duration_s": r.duration_s,
         "attempts": r.attempts,
+        "retries": len(r.retries),
         "log": display_path(r.log),
     }
 

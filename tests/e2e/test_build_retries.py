@@ -1,0 +1,227 @@
+"""Transient errors are retried, build failures are not. The fault is a TCP proxy in
+front of the real registry (on 127.0.0.1, which Docker treats as an insecure registry:
+plain HTTP) that resets the connections it is told to, then forwards again."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.hierarchy import (
+    Streaming,
+    build,
+    docker,
+    images_removed_after,
+    new_prefix,
+    statuses,
+    write_mini,
+)
+from tests.e2e.oci import fetch_manifest
+
+pytestmark = pytest.mark.engine
+
+
+class ResettingProxy:
+    """Forwards 127.0.0.1:<port> to the registry; resets the next `fail_next` connections."""
+
+    def __init__(self, upstream: str) -> None:
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.lock = threading.Lock()
+        self.to_reset = 0
+        self.resets = 0
+        self.forwarded = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def fail_next(self, n: int) -> None:
+        with self.lock:
+            self.to_reset = n
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.close()
+
+    def _serve(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with self.lock:
+                reset = self.to_reset > 0
+                if reset:
+                    self.to_reset -= 1
+                    self.resets += 1
+                else:
+                    self.forwarded += 1
+            if reset:  # RST, not FIN: "connection reset by peer"
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                threading.Thread(target=self._forward, args=(conn,), daemon=True).start()
+
+    def _forward(self, conn: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=30)
+        except OSError:
+            conn.close()
+            return
+        upstream.settimeout(None)
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+        back.start()
+        pump(conn, upstream)
+        back.join(120)
+        conn.close()
+        upstream.close()
+
+
+@pytest.fixture
+def proxy(registry: str, seed_image: str) -> Iterator[ResettingProxy]:
+    """The proxy, once a push through it is checked to work."""
+    server = ResettingProxy(registry)
+    probe = f"{server.address}/e2e-{uuid.uuid4().hex[:12]}/probe:1"
+    try:
+        docker("tag", seed_image, probe)
+        try:
+            docker("push", "--quiet", probe, timeout=120)
+        finally:
+            docker("image", "rm", probe, check=False)
+        assert server.forwarded > 0, "the push did not go through the proxy"
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_transient_push_error_is_retried_a_build_error_is_not(
+    tmp_path: Path, registry: str, seed_image: str, proxy: ResettingProxy
+) -> None:
+    repo = f"e2e-{uuid.uuid4().hex[:12]}"
+    with images_removed_after(f"{proxy.address}/{repo}") as prefix:
+        mini = write_mini(
+            tmp_path,
+            prefix,
+            seed_image,
+            {
+                "pushed": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /m\n"),
+                "broken": (
+                    "",
+                    "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ broken && exit 1\n",
+                ),
+            },
+        )
+        env = {"STACKBAKE_RETRY_BASE_S": "0.2"}
+        proxy.fail_next(1)  # the first connection of the push is reset
+        run = build(mini, "--push", "--retries", "2", env=env)
+        assert run.code == 1, run.explain()  # broken failed
+        assert statuses(run) == {"pushed": "built", "broken": "failed"}, run.explain()
+        assert proxy.resets == 1
+
+        pushed = run.targets["pushed"]
+        # One build, then at least two tries of the push.
+        assert pushed["attempts"] >= 3, pushed
+        assert "[pushed] push attempt 1 failed (" in run.out, run.explain()
+        assert "connection reset by peer" in run.out
+        assert "[pushed] pushing (attempt 2)" in run.out
+        retry_lines = [line for line in run.out.splitlines() if "retrying in" in line]
+        assert retry_lines, run.explain()
+        assert all(line.startswith("[pushed] push attempt") for line in retry_lines), retry_lines
+        # It is in the registry behind the proxy, as the very image that was built.
+        _, by_tag = fetch_manifest(f"{registry}/{repo}/pushed:1")
+        _, by_digest = fetch_manifest(f"{registry}/{repo}/pushed:1", pushed["digest"])
+        assert by_tag == by_digest
+
+        broken = run.targets["broken"]
+        assert (broken["phase"], broken["attempts"]) == ("build", 1), broken
+        assert "exit code: 1" in broken["reason"]
+        assert "[broken] building (attempt 2)" not in run.out
+
+        # A registry that keeps failing: the push is given up after --retries retries.
+        proxy.fail_next(1000)
+        resets_before = proxy.resets
+        again = build(mini, "pushed", "--push", "--retries", "1", env=env, tag="again")
+        assert again.code == 1, again.explain()
+        pushed = again.targets["pushed"]
+        assert (pushed["status"], pushed["phase"]) == ("failed", "push"), pushed
+        assert pushed["attempts"] == 3, "1 build and 2 push tries expected"
+        assert "connection reset by peer" in pushed["reason"], pushed
+        assert pushed["reason"].startswith(f"push {mini.tag('pushed')}: "), pushed
+        assert proxy.resets > resets_before
+        assert "[pushed] pushing (attempt 3)" not in again.out
+
+
+def test_a_transient_error_of_the_build_itself_is_retried(
+    tmp_path: Path, registry: str, seed_image: str, proxy: ResettingProxy
+) -> None:
+    """The external base is pulled through the proxy: resolving it fails once."""
+    with images_removed_after(new_prefix(registry)) as prefix:
+        base = f"{proxy.address}/{seed_image.partition('/')[2]}"
+        mini = write_mini(
+            tmp_path,
+            prefix,
+            base,
+            {"ext": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /m\n")},
+        )
+        proxy.fail_next(1)
+        run = build(mini, "--retries", "2", env={"STACKBAKE_RETRY_BASE_S": "0.2"})
+        assert run.code == 0, run.explain()
+        ext = run.targets["ext"]
+        assert (ext["status"], ext["attempts"]) == ("built", 2), ext
+        assert "[ext] build attempt 1 failed (" in run.out
+        assert "[ext] building (attempt 2)" in run.out
+        assert proxy.resets == 1
+
+
+def test_ctrl_c_ends_a_retry_backoff_at_once(
+    tmp_path: Path, registry: str, seed_image: str, proxy: ResettingProxy
+) -> None:
+    """A long backoff (base 40 s: at least 20 s) is no reason to ignore Ctrl-C."""
+    with images_removed_after(new_prefix(registry)) as prefix:
+        base = f"{proxy.address}/{seed_image.partition('/')[2]}"
+        mini = write_mini(
+            tmp_path,
+            prefix,
+            base,
+            {"ext": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /m\n")},
+        )
+        proxy.fail_next(1000)
+        running = Streaming(mini, "--retries", "5", env={"STACKBAKE_RETRY_BASE_S": "40"})
+        try:
+            running.wait_for_line("[ext] build attempt 1 failed", timeout=120)
+            sent = time.monotonic()
+            running.proc.send_signal(signal.SIGINT)
+            run = running.finish(timeout=60)
+        finally:
+            running.kill()
+        took = time.monotonic() - sent
+        assert run.code == 130, run.explain()
+        assert took < 5, f"{took:.1f} s from SIGINT to exit during a backoff"
+        ext = run.targets["ext"]
+        assert (ext["status"], ext["reason"]) == ("cancelled", "interrupted"), ext
+        assert "[ext] building (attempt 2)" not in run.out
