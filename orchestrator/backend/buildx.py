@@ -215,15 +215,14 @@ class BuildxBackend:
                 digest = json.loads(metadata.read_text() or "{}").get("containerimage.digest")
             return BuildResult(True, digest=digest, log_tail=tuple(tail))
 
-    def push(
-        self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    def _each(
+        self, commands: Sequence[tuple[str, list[str]]], on_line: OnLine, cancel: CancelToken
     ) -> BuildResult:
+        """Run (label, argv) commands in turn; the first failure ends it, named by label."""
         tail: deque[str] = deque(maxlen=TAIL)
-        for tag in tags:
-            # `docker push` of the image in the containerd store publishes the very index
-            # that was built and tested, so the digest does not change on the way out.
+        for label, argv in commands:
             code, lines = run_streaming(
-                ["docker", "push", tag],
+                argv,
                 self.environ,
                 on_line=on_line,
                 cancel=cancel,
@@ -236,39 +235,26 @@ class BuildxBackend:
             if code != 0:
                 reason, transient = classify(list(lines))
                 return BuildResult(
-                    False, reason=f"push {tag}: {reason}", transient=transient, log_tail=tuple(tail)
+                    False, reason=f"{label}: {reason}", transient=transient, log_tail=tuple(tail)
                 )
         return BuildResult(True, log_tail=tuple(tail))
+
+    def push(
+        self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        # `docker push` of the image in the containerd store publishes the very index that
+        # was built and tested, so the digest does not change on the way out.
+        return self._each([(f"push {t}", ["docker", "push", t]) for t in tags], on_line, cancel)
 
     def pull(
         self, refs: Sequence[str], platforms: Sequence[str], on_line: OnLine, cancel: CancelToken
     ) -> BuildResult:
-        tail: deque[str] = deque(maxlen=TAIL)
-        for ref in refs:
-            for platform in platforms or [""]:
-                argv = ["docker", "pull", *(["--platform", platform] if platform else []), ref]
-                code, lines = run_streaming(
-                    argv,
-                    self.environ,
-                    on_line=on_line,
-                    cancel=cancel,
-                    redactor=Redactor(()),
-                    log_file=None,
-                )
-                tail.extend(lines)
-                if cancel.cancelled:
-                    return BuildResult(
-                        False, reason="cancelled", cancelled=True, log_tail=tuple(tail)
-                    )
-                if code != 0:
-                    reason, transient = classify(list(lines))
-                    return BuildResult(
-                        False,
-                        reason=f"pull {ref}: {reason}",
-                        transient=transient,
-                        log_tail=tuple(tail),
-                    )
-        return BuildResult(True, log_tail=tuple(tail))
+        commands = [
+            (f"pull {ref}", ["docker", "pull", *(["--platform", p] if p else []), ref])
+            for ref in refs
+            for p in (platforms or [""])
+        ]
+        return self._each(commands, on_line, cancel)
 
     def tag(self, source: str, tags: Sequence[str]) -> None:
         for tag in tags:

@@ -30,6 +30,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.helpers import write_tree
+
 REPORT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas/report.schema.json"
 # platform -> what `uname -m` prints in a container of it
 MACHINE = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
@@ -52,12 +54,7 @@ def new_prefix(registry: str) -> str:
     return f"{registry}/e2e-{uuid.uuid4().hex[:12]}"
 
 
-def write_files(root: Path, files: Mapping[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return root
+write_files = write_tree  # one helper writes test trees, for unit and e2e tests alike
 
 
 @dataclass
