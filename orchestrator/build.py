@@ -6,13 +6,13 @@ import datetime as dt
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from rich.console import Console
 
 from orchestrator.backend.base import Backend
+from orchestrator.build_options import BuildOptions
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, display_path
 from orchestrator.history import STATE_DIR, Durations
 from orchestrator.labels import RunFacts
@@ -29,27 +29,7 @@ from orchestrator.selection import select
 from orchestrator.spec.checks import check_secrets
 from orchestrator.status import Kind
 
-PROGRESS = ("auto", "tty", "plain", "quiet")
 IMAGE_OUTPUTS = ("image", "registry", "docker")
-
-
-def default_jobs() -> int:
-    """BuildKit parallelises inside a build too: one build per core, 2 to 8."""
-    return max(2, min(8, os.cpu_count() or 2))
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    targets: tuple[str, ...] = ()
-    with_dependents: bool = False
-    mode: OutputMode = field(default_factory=OutputMode)
-    jobs: int = field(default_factory=default_jobs)
-    fail_fast: bool = False
-    retries: int = 2
-    retry_base_s: float = 1.0
-    progress: str = "auto"
-    report: Path | None = None
-    junit: Path | None = None
 
 
 def check_outputs(project: Project, selected: list[str], mode: OutputMode) -> None:

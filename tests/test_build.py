@@ -12,7 +12,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from orchestrator.backend.fake import FakeBackend, Script
-from orchestrator.build import BuildOptions, run_build
+from orchestrator.build import run_build
+from orchestrator.build_options import BuildOptions
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.project import Project, load_project
 from orchestrator.request import OutputMode
