@@ -49,6 +49,8 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 
+from orchestrator.build_options import default_jobs  # noqa: E402
+
 SCENARIOS = ("cold", "noop", "app", "base")
 TITLES = {
     "cold": "cold",
@@ -487,10 +489,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--jobs",
-        default=str(os.cpu_count() or 2),
+        default=str(default_jobs()),
         metavar="J[,J2]",
         help="stackbake -j; several values measure stackbake once per value "
-        "(default: the number of cores, %(default)s)",
+        "(default: stackbake's own default here, %(default)s)",
     )
     p.add_argument(
         "--scenarios",
