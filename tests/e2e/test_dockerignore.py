@@ -154,17 +154,13 @@ def test_every_pattern_set_sends_what_buildkit_sends(tmp_path: Path, engine: str
     jobs["dockerfile-specific-outside"] = make(
         tmp_path / "spec-out", "docs\n", dockerfile_inside=False, specific="*.md\n"
     )
+
+    def engine_view(name: str) -> set[str]:
+        context, dockerfile = jobs[name]
+        return buildkit_sends(context, dockerfile, tmp_path / "out" / name)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        engine_views = dict(
-            zip(
-                jobs,
-                pool.map(
-                    lambda item: buildkit_sends(item[1][0], item[1][1], tmp_path / "out" / item[0]),
-                    jobs.items(),
-                ),
-            ),
-            strict=True,
-        )
+        engine_views = dict(zip(jobs, pool.map(engine_view, jobs), strict=True))
     mismatches = {}
     for name, (context, dockerfile) in jobs.items():
         ours = we_send(context, dockerfile)
