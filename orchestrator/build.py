@@ -15,6 +15,7 @@ from orchestrator.backend.base import Backend
 from orchestrator.build_options import BuildOptions
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, display_path
 from orchestrator.history import STATE_DIR, Durations
+from orchestrator.incremental import assess
 from orchestrator.labels import RunFacts
 from orchestrator.project import Project
 from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
@@ -25,7 +26,7 @@ from orchestrator.request import OutputMode, RequestFactory, image_names, pin_ta
 from orchestrator.runner import RetryPolicy, TargetRunner
 from orchestrator.schedule import Schedule
 from orchestrator.scheduler import Run
-from orchestrator.selection import select
+from orchestrator.selection import expand_names, select
 from orchestrator.spec.checks import check_secrets
 from orchestrator.status import Kind
 
@@ -52,6 +53,22 @@ def check_outputs(project: Project, selected: list[str], mode: OutputMode) -> No
                 "image for the targets built on it; select only leaf targets, or use "
                 "type=image/registry"
             )
+
+
+def forced_targets(project: Project, selected: list[str], options: BuildOptions) -> dict[str, str]:
+    """Targets that build whatever their keys say, and why (shown in their log)."""
+    forced = {}
+    for name in selected:
+        target = project.spec.targets[name]
+        if options.mode.no_cache or target.no_cache:
+            forced[name] = "built regardless: no cache asked (--no-cache or no_cache: true)"
+        elif options.mode.pull or target.pull:
+            forced[name] = "built regardless: newest bases asked (--pull or pull: true)"
+    if options.force:
+        for name in expand_names(project.hierarchy, list(options.force)):
+            if name in selected:
+                forced[name] = "built regardless: --force"
+    return forced
 
 
 def choose_display(progress: str, console: Console, run: RunRecord, stream: IO[str]) -> Display:
@@ -92,12 +109,22 @@ def run_build(
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
     )
-    factory = RequestFactory(h, options.mode, facts, state / "logs")
+    fresh = assess(
+        h,
+        selected,
+        backend,
+        state,
+        forced=forced_targets(project, selected, options),
+        look=not options.mode.pushes,
+    )
+    keys = {n: fresh.key(n) for n in selected}
+    factory = RequestFactory(h, options.mode, facts, state / "logs", keys)
     runner = TargetRunner(
         backend,
         factory,
         push=options.mode.pushes,
         retry=RetryPolicy(options.retries, options.retry_base_s),
+        fresh=fresh,
     )
     schedule = Schedule(h.dag.subgraph(selected).copy(), durations.load(), options.jobs)
     record = RunRecord(

@@ -30,3 +30,4 @@ class BuildOptions:
     progress: str = "auto"
     report: Path | None = None
     junit: Path | None = None
+    force: tuple[str, ...] = ()  # targets, groups or globs that build even when up to date

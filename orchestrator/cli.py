@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _selection(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="say for each target whether a build would run it, and why",
+    )
     p = sub.add_parser("graph", help="draw the hierarchy (tree, mermaid, dot, json)")
     _common(p)
     _selection(p)
@@ -157,7 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report")
     p.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report")
-    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="build TARGET (a name, group or glob) even when it is up to date",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not use the build cache (builds every target)"
+    )
     p.add_argument("--pull", action="store_true", help="always pull external bases")
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
@@ -218,6 +232,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=args.progress,
         report=args.report,
         junit=args.junit,
+        force=tuple(args.force),
     )
     interrupted = threading.Event()
 
@@ -252,7 +267,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     h = _project(args).hierarchy
     requested = expand_names(h, args.targets)
     order = select(h, args.targets, with_dependents=args.with_dependents)
-    print(render_plan(h, order, requested, args.format))
+    fresh = None
+    if args.explain:
+        from orchestrator.backend.buildx import BuildxBackend
+        from orchestrator.history import STATE_DIR
+        from orchestrator.incremental import assess
+
+        fresh = assess(h, order, BuildxBackend(), h.spec.folder / STATE_DIR, forced={})
+    print(render_plan(h, order, requested, args.format, fresh))
     return EXIT_OK
 
 

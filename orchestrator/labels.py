@@ -13,6 +13,7 @@ from pathlib import Path
 from orchestrator.refs import BadReference, parse_ref
 
 PREFIX = "org.opencontainers.image."
+KEY_LABEL = "stackbake.key"  # which build key an image was built for (see keys.py)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestrator.backend.base import BuildRequest
 from orchestrator.graph import Hierarchy
-from orchestrator.labels import RunFacts, automatic_labels
+from orchestrator.labels import KEY_LABEL, RunFacts, automatic_labels
 from orchestrator.model import CacheEntry, Target
 from orchestrator.refs import context_key, parse_ref
 from orchestrator.status import Phase
@@ -85,6 +85,7 @@ class RequestFactory:
     mode: OutputMode
     facts: RunFacts
     logs: Path
+    keys: Mapping[str, str] = field(default_factory=dict)  # target -> build key (a label)
     shared_dests: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -140,6 +141,8 @@ class RequestFactory:
         base_name, base_digest = self.base(target, digests)
         labels = automatic_labels(name, target.tags, self.facts, base_name, base_digest)
         labels |= target.labels
+        if name in self.keys:
+            labels[KEY_LABEL] = self.keys[name]
         return self._request(
             target,
             Phase.BUILD,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.backend.base import Backend, BuildResult, CancelToken
 from orchestrator.events import LogLine, Retrying, Started
+from orchestrator.incremental import Freshness
 from orchestrator.request import RequestFactory, image_names, pin_tag, staging_tag
 from orchestrator.scheduler import Emit, Outcome
 from orchestrator.status import Kind, Phase, Status
@@ -37,6 +38,7 @@ class TargetRunner:
     push: bool
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
+    fresh: Freshness | None = None  # keys and existing images; None: build everything
 
     def _phase(
         self,
@@ -90,6 +92,10 @@ class TargetRunner:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("", encoding="utf-8")
 
+        if self.fresh is not None:
+            if name in self.fresh.current:
+                return self._up_to_date(name, on_line)
+            on_line(f"building: {'; '.join(self.fresh.reasons(name))}")
         staging = staging_tag(target, uuid.uuid4().hex[:12])
         request = self.requests.build(name, digests, staging.rsplit("-", 1)[1])
         if request.pull and request.contexts and not self.push:
@@ -127,7 +133,20 @@ class TargetRunner:
             result = phase(Phase.PUSH, lambda: self.backend.push(name, tags, on_line, cancel))
             if not result.ok:
                 return self._failed(Phase.PUSH, result, len(attempts))
+        if self.fresh is not None:
+            self.fresh.record(name)
         return Outcome(Status(Kind.BUILT), digest, len(attempts))
+
+    def _up_to_date(self, name: str, on_line: Callable[[str], None]) -> Outcome:
+        """Nothing to build: name the existing image as the release tags and the pin say."""
+        assert self.fresh is not None
+        target = self.requests.hierarchy.spec.targets[name]
+        digest = self.fresh.current[name]
+        missing = self.fresh.missing_tags(name, image_names(target))
+        self.backend.tag(digest, [*missing, *([] if self.push else [pin_tag(target, digest)])])
+        retagged = f"; re-tagged {', '.join(missing)}" if missing else ""
+        on_line(f"up-to-date: {digest} has key {self.fresh.key(name)}{retagged}")
+        return Outcome(Status(Kind.UP_TO_DATE), digest, 0)
 
     @staticmethod
     def _failed(phase: Phase, result: BuildResult, attempts: int) -> Outcome:

@@ -236,3 +236,73 @@ def test_a_publishing_output_is_pushed_by_stackbake_after_tests(project: Project
         "r.example/acme/node:1",
         "r.example/acme/py:1",
     ]
+
+
+def builds(backend: FakeBackend) -> list[str]:
+    return [r.target for r in backend.requests if r.phase is Phase.BUILD]
+
+
+def test_second_build_is_all_up_to_date_and_sends_nothing(project: Project) -> None:
+    backend = FakeBackend()
+    assert build(project, backend)[0] == 0
+    first = builds(backend)
+    code, out = build(project, backend)
+    assert code == 0
+    assert builds(backend) == first, "the second run sent a build"
+    assert out.splitlines()[-1].startswith("Done: 4 up-to-date in ")
+    assert "[app] up-to-date: sha256:" in out
+
+
+def test_a_changed_file_rebuilds_its_target_and_descendants_only(project: Project) -> None:
+    backend = FakeBackend()
+    build(project, backend)
+    backend.requests.clear()
+    (project.spec.folder / "py/extra.txt").write_text("new\n")
+    code, out = build(project, backend)
+    assert code == 0
+    assert sorted(builds(backend)) == ["app", "py"]
+    assert "[py] building: file added: extra.txt" in out
+    assert "[app] building: parent py changed" in out
+
+
+def test_force_and_no_cache_build_regardless(project: Project) -> None:
+    backend = FakeBackend()
+    build(project, backend)
+    backend.requests.clear()
+    _, out = build(project, backend, force=("no*",))
+    assert builds(backend) == ["node"]
+    assert "[node] building: built regardless: --force" in out
+    backend.requests.clear()
+    build(project, backend, mode=OutputMode(no_cache=True))
+    assert sorted(builds(backend)) == ["app", "base", "node", "py"]
+
+
+def test_a_tag_moved_away_means_a_rebuild(project: Project) -> None:
+    backend = FakeBackend()
+    build(project, backend)
+    del backend.images["r.example/acme/node:1"]
+    backend.images["r.example/acme/node:1"] = "sha256:someone-else"
+    backend.requests.clear()
+    _, out = build(project, backend)
+    # node's only tag moved away: nothing names its key any more, so it builds again
+    assert builds(backend) == ["node"]
+    assert "no image with its key under its tags" in out
+
+
+def test_up_to_date_target_gets_its_missing_tags_back(tmp_path: Path) -> None:
+    write_tree(tmp_path, FILES)
+    project = load_project(
+        None,
+        cwd=tmp_path,
+        environ={},
+        sets=["node.tags=r.example/acme/node:1,r.example/acme/node:latest"],
+    )
+    backend = FakeBackend()
+    build(project, backend)
+    digest = backend.images.pop("r.example/acme/node:latest")
+    backend.requests.clear()
+    _, out = build(project, backend)
+    assert builds(backend) == []
+    assert backend.images["r.example/acme/node:latest"] == digest
+    assert f"[node] up-to-date: {digest} has key " in out
+    assert "; re-tagged r.example/acme/node:latest" in out

@@ -80,6 +80,12 @@ class BuildResult:
     log_tail: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    digest: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 class Backend(Protocol):
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         """Raise EngineError when the engine cannot do this run: unreachable, a
@@ -111,8 +117,8 @@ class Backend(Protocol):
         """Remove local names (the image stays while another name or a child uses it)."""
         ...
 
-    def inspect(self, ref: str) -> str | None:
-        """Digest of a local image, None when absent."""
+    def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        """The local images under these names (absent names are left out), in one call."""
         ...
 
     def manifest(self, ref: str) -> str | None:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from python_on_whales import DockerException, docker
 
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, OnLine
+from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, ImageInfo, OnLine
 from orchestrator.backend.redact import Redactor
 from orchestrator.errors import EngineError
+from orchestrator.refs import BadReference, parse_ref
 
 TAIL = 30
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
@@ -45,6 +46,13 @@ PERMANENT = re.compile(
     r"dockerfile parse error|unknown instruction",
     re.IGNORECASE,
 )
+
+
+def _normal(ref: str) -> str:
+    try:
+        return parse_ref(ref).normalized()
+    except BadReference:
+        return ref
 
 
 def _first_line(exc: Exception) -> str:
@@ -265,12 +273,29 @@ class BuildxBackend:
             with contextlib.suppress(DockerException):
                 docker.image.remove(tag, prune=False)
 
-    def inspect(self, ref: str) -> str | None:
-        try:
-            image = docker.image.inspect(ref)
-        except DockerException:
-            return None
-        return str(image.id)
+    def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        # One `docker image inspect` for every name: it prints the images it finds (and
+        # fails for the others), where python-on-whales would stop at the first absent.
+        if not refs:
+            return {}
+        template = "{{json .RepoTags}}\t{{.Id}}\t{{json .Config.Labels}}"
+        done = subprocess.run(
+            ["docker", "image", "inspect", "--format", template, *refs],
+            capture_output=True,
+            text=True,
+            env=self.environ,
+            check=False,
+        )
+        wanted = {_normal(r): r for r in refs}
+        found: dict[str, ImageInfo] = {}
+        for line in done.stdout.splitlines():
+            if line.count("\t") != 2:  # the blank line docker prints when nothing matched
+                continue
+            tags, digest, labels = line.split("\t", 2)
+            for tag in json.loads(tags) or []:
+                if _normal(tag) in wanted:
+                    found[wanted[_normal(tag)]] = ImageInfo(digest, json.loads(labels) or {})
+        return found
 
     def manifest(self, ref: str) -> str | None:
         try:

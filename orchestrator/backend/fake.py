@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, OnLine
+from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, ImageInfo, OnLine
 from orchestrator.status import Phase
 
 
@@ -32,6 +32,7 @@ class FakeBackend:
     requests: list[BuildRequest] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # local store: ref -> digest
     registry: dict[str, str] = field(default_factory=dict)  # remote: ref -> digest
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> labels
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
@@ -86,6 +87,7 @@ class FakeBackend:
             with self._lock:
                 for tag in request.tags:
                     self.images[tag] = result.digest or ""
+                self.labels[result.digest or ""] = dict(request.labels)
         return result
 
     def push(
@@ -120,8 +122,14 @@ class FakeBackend:
                 self.calls.append(("untag", tag, 1))
                 self.images.pop(tag, None)
 
-    def inspect(self, ref: str) -> str | None:
-        return self.images.get(ref)
+    def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        with self._lock:
+            self.calls.append(("inspect", ",".join(refs), 1))
+            return {
+                r: ImageInfo(self.images[r], self.labels.get(self.images[r], {}))
+                for r in refs
+                if r in self.images
+            }
 
     def manifest(self, ref: str) -> str | None:
         return self.registry.get(ref)

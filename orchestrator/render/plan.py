@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.errors import display_path
 from orchestrator.graph import Hierarchy
+from orchestrator.incremental import Freshness
 from orchestrator.refs import host_platform
 from orchestrator.render.common import externals_json, parents_json, rel
 
@@ -14,7 +15,9 @@ PLAN_SCHEMA_ID = "stackbake.plan/v1"
 EDGE_LABELS = {"from": "from:", "copy": "copies:", "declared": "after:"}
 
 
-def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str, Any]:
+def plan_json(
+    h: Hierarchy, order: list[str], requested: list[str], fresh: Freshness | None = None
+) -> dict[str, Any]:
     spec = h.spec
     level = h.levels()
     targets = []
@@ -41,6 +44,13 @@ def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str,
                 "external_bases": externals_json(h, name),
             }
         )
+        if fresh is not None:
+            reasons = fresh.reasons(name)
+            targets[-1] |= {
+                "key": fresh.key(name),
+                "action": "build" if reasons else "up-to-date",
+                "reasons": reasons,
+            }
     variables = {
         name: {"value": value, "source": spec.variable_sources.get(name, "spec")}
         for name, value in sorted(spec.variables.items())
@@ -53,8 +63,10 @@ def plan_json(h: Hierarchy, order: list[str], requested: list[str]) -> dict[str,
     }
 
 
-def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
-    data = plan_json(h, order, requested)
+def plan_text(
+    h: Hierarchy, order: list[str], requested: list[str], fresh: Freshness | None = None
+) -> str:
+    data = plan_json(h, order, requested, fresh)
     levels = {t["level"] for t in data["targets"]}
     lines = [
         f"Plan for {data['spec']}: {len(order)} target{'s' * (len(order) != 1)} "
@@ -72,6 +84,9 @@ def plan_text(h: Hierarchy, order: list[str], requested: list[str]) -> str:
         stage = f", stage {t['target']}" if t["target"] else ""
         test = f", test stage {t['test']}" if t["test"] else ""
         lines.append(f"{i:>3}. {t['name']}  [level {t['level']}{stage}{test}{note}]")
+        if "action" in t:
+            why = f": {'; '.join(t['reasons'])}" if t["reasons"] else ""
+            lines.append(f"       {t['action'] + ':':<10} key {t['key'][:12]}{why}")
         for p in t["parents"]:
             how = "; ".join(_origin(o) for o in p["origins"])
             lines.append(f"       {EDGE_LABELS[p['kind']]:<10} {p['name']} ({how})")
@@ -90,7 +105,13 @@ def _origin(o: dict[str, Any]) -> str:
     return f"declared in {where}" if o["kind"] == "declared" else f"{where} {o['detail']}"
 
 
-def render_plan(h: Hierarchy, order: list[str], requested: list[str], fmt: str) -> str:
+def render_plan(
+    h: Hierarchy,
+    order: list[str],
+    requested: list[str],
+    fmt: str,
+    fresh: Freshness | None = None,
+) -> str:
     if fmt == "json":
-        return json.dumps(plan_json(h, order, requested), indent=2)
-    return plan_text(h, order, requested)
+        return json.dumps(plan_json(h, order, requested, fresh), indent=2)
+    return plan_text(h, order, requested, fresh)

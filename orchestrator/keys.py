@@ -1,0 +1,180 @@
+"""Build keys: a hash over everything that makes a target's image what it is.
+
+A key covers the context files BuildKit would send (after `.dockerignore`), the
+Dockerfile, the build stage and test stage, args, spec labels, platforms, secret
+*ids*, ssh ids, network, the keys of its parents (so a change flows down the tree,
+Merkle style) and the pinned digests of its external bases. Per-run values (the
+`created` label, the run's git revision) are not inputs. Files are hashed once: a
+stat cache remembers (size, mtime_ns, inode) -> digest in `.stackbake/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from orchestrator.context import Matcher, ignore_file, read_ignore, walk
+from orchestrator.graph import Hierarchy
+from orchestrator.history import write_atomic
+from orchestrator.model import Target
+
+KEY_VERSION = 1
+
+
+@dataclass
+class HashCache:
+    """File digests by (size, mtime_ns, inode), so an unchanged tree is not re-read."""
+
+    path: Path
+    entries: dict[str, list[Any]] = field(default_factory=dict)
+    dirty: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> HashCache:
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entries = {}
+        return cls(path, entries if isinstance(entries, dict) else {})
+
+    def digest(self, file: Path, st: os.stat_result) -> str:
+        name = str(file)
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        known = self.entries.get(name)
+        if known and known[:3] == stamp:
+            return str(known[3])
+        sha = hashlib.sha256()
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(chunk)
+        self.entries[name] = [*stamp, sha.hexdigest()]
+        self.dirty = True
+        return sha.hexdigest()
+
+    def save(self) -> None:
+        if self.dirty:
+            write_atomic(self.path, json.dumps(self.entries, separators=(",", ":")))
+            self.dirty = False
+
+
+@dataclass(frozen=True)
+class KeyInputs:
+    """What went into one key, kept so a later run can say what changed."""
+
+    files: Mapping[str, str]  # context path -> "file 644 <sha256>", "dir 755", "symlink -> x"
+    fields: Mapping[str, Any]  # dockerfile digest, stages, args, labels, platforms...
+    parents: Mapping[str, str]  # parent target -> its key
+    bases: Mapping[str, str]  # external image -> pinned digest ("" when not pinned)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": KEY_VERSION,
+            "files": dict(self.files),
+            "fields": dict(self.fields),
+            "parents": dict(self.parents),
+            "bases": dict(self.bases),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KeyInputs:
+        return cls(data["files"], data["fields"], data["parents"], data["bases"])
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def context_files(target: Target, cache: HashCache) -> dict[str, str]:
+    found = ignore_file(target.context, target.dockerfile)
+    patterns = read_ignore(found.read_text(encoding="utf-8")) if found else []
+    files = {}
+    for entry in walk(target.context, Matcher.of(patterns)):
+        if entry.kind == "file":
+            digest = cache.digest(target.context / entry.path, entry.st)
+            files[entry.path] = f"file {entry.mode:o} {digest}"
+        elif entry.kind == "symlink":
+            files[entry.path] = f"symlink -> {os.readlink(target.context / entry.path)}"
+        else:
+            files[entry.path] = f"{entry.kind} {entry.mode:o}"
+    return files
+
+
+def target_fields(target: Target, cache: HashCache) -> dict[str, Any]:
+    return {
+        "dockerfile": cache.digest(target.dockerfile, target.dockerfile.stat()),
+        "target": target.stage,
+        "test": target.test,
+        "args": dict(sorted(target.args.items())),
+        "labels": dict(sorted(target.labels.items())),
+        "platforms": sorted(target.platforms),
+        "secrets": sorted(s.id for s in target.secrets),
+        "ssh": sorted(s.split("=", 1)[0] for s in target.ssh),
+        "network": target.network,
+    }
+
+
+def compute_keys(
+    h: Hierarchy, names: list[str], cache: HashCache, locked: Mapping[str, str] | None = None
+) -> dict[str, KeyInputs]:
+    """Inputs (and so keys) of `names` and everything they build on, parents first."""
+    wanted = set(names)
+    for name in names:
+        wanted |= nx.ancestors(h.dag, name)
+    out: dict[str, KeyInputs] = {}
+    for name in h.order(list(wanted)):
+        target = h.spec.targets[name]
+        bases = {
+            e.normalized: (locked or {}).get(e.normalized, "") for e in h.externals.get(name, [])
+        }
+        out[name] = KeyInputs(
+            files=context_files(target, cache),
+            fields=target_fields(target, cache),
+            parents={p: out[p].key for p in h.parents(name)},
+            bases=dict(sorted(bases.items())),
+        )
+    cache.save()
+    return out
+
+
+def explain(now: KeyInputs, before: KeyInputs | None) -> list[str]:
+    """Why a key differs from the last recorded build, one reason per change."""
+    if before is None:
+        return ["never built"]
+    reasons = []
+    for path in sorted(set(now.files) | set(before.files)):
+        old, new = before.files.get(path), now.files.get(path)
+        if old is None:
+            reasons.append(f"file added: {path}")
+        elif new is None:
+            reasons.append(f"file removed: {path}")
+        elif old != new:
+            reasons.append(f"file modified: {path}")
+    for name in sorted(set(now.fields) | set(before.fields)):
+        if now.fields.get(name) != before.fields.get(name):
+            detail = _field_change(name, before.fields.get(name), now.fields.get(name))
+            reasons.append(f"{name} changed{detail}")
+    for parent in sorted(set(now.parents) | set(before.parents)):
+        if now.parents.get(parent) != before.parents.get(parent):
+            reasons.append(f"parent {parent} changed")
+    for base in sorted(set(now.bases) | set(before.bases)):
+        if now.bases.get(base) != before.bases.get(base):
+            old, new = before.bases.get(base) or "-", now.bases.get(base) or "-"
+            reasons.append(f"base {base} changed: {old} -> {new}")
+    return reasons
+
+
+def _field_change(name: str, old: Any, new: Any) -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        return f": {', '.join(keys)}"
+    if name == "dockerfile":
+        return ""
+    return f": {old!r} -> {new!r}"
