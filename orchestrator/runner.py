@@ -143,7 +143,11 @@ class TargetRunner:
         target = self.requests.hierarchy.spec.targets[name]
         digest = self.fresh.current[name]
         missing = self.fresh.missing_tags(name, image_names(target))
-        self.backend.tag(digest, [*missing, *([] if self.push else [pin_tag(target, digest)])])
+        h, fresh = self.requests.hierarchy, self.fresh
+        builds_on_it = any(c in fresh.inputs and c not in fresh.current for c in h.children(name))
+        pins = [pin_tag(target, digest)] if builds_on_it and not self.push else []
+        if missing or pins:
+            self.backend.tag(digest, [*missing, *pins])
         retagged = f"; re-tagged {', '.join(missing)}" if missing else ""
         on_line(f"up-to-date: {digest} has key {self.fresh.key(name)}{retagged}")
         return Outcome(Status(Kind.UP_TO_DATE), digest, 0)
