@@ -115,7 +115,7 @@ def run_build(
         backend,
         state,
         forced=forced_targets(project, selected, options),
-        look=not options.mode.pushes,
+        remote=options.mode.pushes,
     )
     keys = {n: fresh.key(n) for n in selected}
     factory = RequestFactory(h, options.mode, facts, state / "logs", keys)

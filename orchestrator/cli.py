@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say for each target whether a build would run it, and why",
     )
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="with --explain: look for up-to-date images in the registry, as 'build --push' does",
+    )
     p = sub.add_parser("graph", help="draw the hierarchy (tree, mermaid, dot, json)")
     _common(p)
     _selection(p)
@@ -273,7 +278,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from orchestrator.history import STATE_DIR
         from orchestrator.incremental import assess
 
-        fresh = assess(h, order, BuildxBackend(), h.spec.folder / STATE_DIR, forced={})
+        state = h.spec.folder / STATE_DIR
+        fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push)
     print(render_plan(h, order, requested, args.format, fresh))
     return EXIT_OK
 

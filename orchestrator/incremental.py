@@ -1,10 +1,14 @@
-"""Which targets are up to date: an image carrying the target's key under its tags.
+"""Which targets are up to date: an image for the target's key already where the run
+publishes.
 
 Keys are computed before anything builds (a child's key includes its parents' keys, so
-a change anywhere below a target is seen without building it). One `docker image
-inspect` finds every tag's image and labels; an image whose `stackbake.key` label is
-the target's key makes the target `up-to-date`: it is not sent to BuildKit, only
-re-tagged where a release tag is missing or elsewhere. After a build, the key's
+a change anywhere below a target is seen without building it). Locally, one `docker
+image inspect` finds every tag's image and labels; an image whose `stackbake.key`
+label is the target's key makes the target `up-to-date`. A pushing run asks the
+registry instead (a fresh CI runner has an empty store): a pushed build also carries
+the tag `REPO:key-<key>`, and parallel manifest lookups of those tags and of the
+release tags decide. An up-to-date target is not sent to BuildKit, only re-tagged
+where a release tag is missing or names another image. After a build, the key's
 inputs are recorded in `.stackbake/inputs/` so `plan --explain` can say what changed.
 """
 
@@ -20,7 +24,7 @@ from orchestrator.graph import Hierarchy
 from orchestrator.history import write_atomic
 from orchestrator.keys import HashCache, KeyInputs, compute_keys, explain
 from orchestrator.labels import KEY_LABEL
-from orchestrator.request import image_names
+from orchestrator.request import image_names, key_tag
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Freshness:
     forced: Mapping[str, str]  # target -> why it builds regardless
     state: Path
     current: Mapping[str, str] = field(default_factory=dict)  # target -> digest with its key
+    remote: bool = False  # images and current are the registry's, not the local store's
 
     def key(self, name: str) -> str:
         return self.inputs[name].key
@@ -52,7 +57,11 @@ class Freshness:
         if name in self.current:
             return []
         why = explain(self.inputs[name], self.recorded(name))
-        return why or ["no image with its key under its tags (removed, or built elsewhere)"]
+        if why:
+            return why
+        if self.remote:
+            return ["not in the registry under its key (never pushed from here, or removed)"]
+        return ["no image with its key under its tags (removed, or built elsewhere)"]
 
     def missing_tags(self, name: str, tags: Iterable[str]) -> list[str]:
         digest = self.current[name]
@@ -66,14 +75,20 @@ def assess(
     state: Path,
     *,
     forced: Mapping[str, str],
-    look: bool = True,
+    remote: bool = False,
 ) -> Freshness:
-    """Keys of `names` (and their parents), and which of them already have an image.
-    `look=False` skips the engine (a push run checks its registry instead)."""
+    """Keys of `names` (and their parents), and which of them already have an image:
+    in the local store, or with `remote` in the registry the run pushes to."""
     inputs = compute_keys(h, names, HashCache.load(state / "hashes.json"))
     tags = {n: image_names(h.spec.targets[n]) for n in names}
-    images = backend.inspect([t for n in names for t in tags[n]]) if look else {}
     current = {}
+    if remote:
+        keyed = {n: key_tag(h.spec.targets[n], inputs[n].key) for n in names if n not in forced}
+        digests = backend.manifests([*keyed.values(), *(t for n in keyed for t in tags[n])])
+        images = {t: ImageInfo(d) for t, d in digests.items()}
+        current = {n: digests[ref] for n, ref in keyed.items() if ref in digests}
+        return Freshness(inputs, images, dict(forced), state, current, remote=True)
+    images = backend.inspect([t for n in names for t in tags[n]])
     for name in names:
         for tag in tags[name]:
             info = images.get(tag)

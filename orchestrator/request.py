@@ -66,6 +66,12 @@ def pin_tag(target: Target, digest: str) -> str:
     return f"{repository}:stackbake-{digest.split(':', 1)[1]}"
 
 
+def key_tag(target: Target, key: str) -> str:
+    """Where a pushed build is found by its key: `REPO:key-<key>`, next to its first tag.
+    A tag (not a label) because a registry answers for a tag without a pull."""
+    return f"{parse_ref(image_names(target)[0]).repository}:key-{key}"
+
+
 def pin(target: Target, digest: str, *, pushed: bool) -> str:
     """The build context that makes a child build on exactly this parent image.
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from orchestrator.backend.base import Backend, BuildResult, CancelToken
 from orchestrator.events import LogLine, Retrying, Started
 from orchestrator.incremental import Freshness
-from orchestrator.request import RequestFactory, image_names, pin_tag, staging_tag
+from orchestrator.request import RequestFactory, image_names, key_tag, pin_tag, staging_tag
 from orchestrator.scheduler import Emit, Outcome
 from orchestrator.status import Kind, Phase, Status
 
@@ -94,7 +94,7 @@ class TargetRunner:
 
         if self.fresh is not None:
             if name in self.fresh.current:
-                return self._up_to_date(name, on_line)
+                return self._up_to_date(name, on_line, cancel)
             on_line(f"building: {'; '.join(self.fresh.reasons(name))}")
         staging = staging_tag(target, uuid.uuid4().hex[:12])
         request = self.requests.build(name, digests, staging.rsplit("-", 1)[1])
@@ -130,26 +130,47 @@ class TargetRunner:
             self.backend.tag(digest, tags)
         self.backend.untag([staging])  # only now: an image with no name is deleted
         if self.push:
-            result = phase(Phase.PUSH, lambda: self.backend.push(name, tags, on_line, cancel))
+            # The key tag goes last: it says "this key is published", so only once the
+            # release tags are there.
+            keyed = [key_tag(target, self.fresh.key(name))] if self.fresh and digest else []
+            if keyed:
+                self.backend.tag(digest or "", keyed)
+            result = phase(
+                Phase.PUSH, lambda: self.backend.push(name, [*tags, *keyed], on_line, cancel)
+            )
+            self.backend.untag(keyed)
             if not result.ok:
                 return self._failed(Phase.PUSH, result, len(attempts))
         if self.fresh is not None:
             self.fresh.record(name)
         return Outcome(Status(Kind.BUILT), digest, len(attempts))
 
-    def _up_to_date(self, name: str, on_line: Callable[[str], None]) -> Outcome:
-        """Nothing to build: name the existing image as the release tags and the pin say."""
+    def _up_to_date(
+        self, name: str, on_line: Callable[[str], None], cancel: CancelToken
+    ) -> Outcome:
+        """Nothing to build: name the existing image as the release tags and the pin say
+        (locally with `docker tag`, in the registry with a registry-side copy)."""
         assert self.fresh is not None
-        target = self.requests.hierarchy.spec.targets[name]
-        digest = self.fresh.current[name]
-        missing = self.fresh.missing_tags(name, image_names(target))
-        h, fresh = self.requests.hierarchy, self.fresh
-        builds_on_it = any(c in fresh.inputs and c not in fresh.current for c in h.children(name))
-        pins = [pin_tag(target, digest)] if builds_on_it and not self.push else []
-        if missing or pins:
-            self.backend.tag(digest, [*missing, *pins])
+        fresh, h = self.fresh, self.requests.hierarchy
+        target = h.spec.targets[name]
+        digest = fresh.current[name]
+        missing = fresh.missing_tags(name, image_names(target))
+        if fresh.remote:
+            if missing:
+                source = key_tag(target, fresh.key(name))
+                result = self.backend.copy(source, missing, on_line, cancel)
+                if not result.ok:
+                    return self._failed(Phase.PUSH, result, 1)
+        else:
+            builds_on_it = any(
+                c in fresh.inputs and c not in fresh.current for c in h.children(name)
+            )
+            pins = [pin_tag(target, digest)] if builds_on_it else []
+            if missing or pins:
+                self.backend.tag(digest, [*missing, *pins])
         retagged = f"; re-tagged {', '.join(missing)}" if missing else ""
-        on_line(f"up-to-date: {digest} has key {self.fresh.key(name)}{retagged}")
+        where = " in the registry" if fresh.remote else ""
+        on_line(f"up-to-date{where}: {digest} has key {fresh.key(name)}{retagged}")
         return Outcome(Status(Kind.UP_TO_DATE), digest, 0)
 
     @staticmethod

@@ -230,7 +230,7 @@ def test_a_publishing_output_is_pushed_by_stackbake_after_tests(project: Project
     assert {r.outputs for r in backend.requests if r.phase is Phase.BUILD} == {
         ("type=image,compression=zstd",)
     }
-    assert sorted(backend.registry) == [
+    assert sorted(t for t in backend.registry if ":key-" not in t) == [
         "r.example/acme/app:1",
         "r.example/acme/base:1",
         "r.example/acme/node:1",
@@ -306,3 +306,53 @@ def test_up_to_date_target_gets_its_missing_tags_back(tmp_path: Path) -> None:
     assert backend.images["r.example/acme/node:latest"] == digest
     assert f"[node] up-to-date: {digest} has key " in out
     assert "; re-tagged r.example/acme/node:latest" in out
+
+
+def test_push_publishes_a_key_tag_and_a_fresh_store_skips_via_the_registry(
+    project: Project,
+) -> None:
+    pushed = OutputMode(push=True)
+    backend = FakeBackend()
+    assert build(project, backend, mode=pushed)[0] == 0
+    keys = sorted(t for t in backend.registry if ":key-" in t)
+    assert [k.split(":key-")[0] for k in keys] == [
+        "r.example/acme/app",
+        "r.example/acme/base",
+        "r.example/acme/node",
+        "r.example/acme/py",
+    ]
+    assert not [t for t in backend.images if ":key-" in t], "key tags stay out of the store"
+    fresh = FakeBackend(registry=dict(backend.registry))  # a new CI runner: empty store
+    code, out = build(project, fresh, mode=pushed)
+    assert code == 0
+    assert builds(fresh) == []
+    assert [c for c in fresh.calls if c[0] in ("push", "copy", "inspect")] == []
+    assert out.splitlines()[-1].startswith("Done: 4 up-to-date in ")
+    digest = backend.registry["r.example/acme/app:1"]
+    assert f"[app] up-to-date in the registry: {digest} has key " in out
+
+
+def test_pushed_up_to_date_target_gets_missing_registry_tags_copied(project: Project) -> None:
+    pushed = OutputMode(push=True)
+    backend = FakeBackend()
+    build(project, backend, mode=pushed)
+    digest = backend.registry.pop("r.example/acme/node:1")
+    backend.requests.clear()
+    _, out = build(project, FakeBackend(registry=backend.registry), mode=pushed)
+    assert backend.registry["r.example/acme/node:1"] == digest
+    assert "; re-tagged r.example/acme/node:1" in out
+
+
+def test_pushed_child_of_a_changed_parent_rebuilds_pinned_by_digest(project: Project) -> None:
+    pushed = OutputMode(push=True)
+    backend = FakeBackend()
+    build(project, backend, mode=pushed)
+    (project.spec.folder / "py/extra.txt").write_text("new\n")
+    fresh = FakeBackend(registry=dict(backend.registry))
+    code, out = build(project, fresh, mode=pushed)
+    assert code == 0
+    assert builds(fresh) == ["py", "app"]
+    app = next(r for r in fresh.requests if r.target == "app")
+    py_digest = fresh.registry["r.example/acme/py:1"]
+    assert app.contexts == {"r.example/acme/py:1": f"docker-image://r.example/acme/py@{py_digest}"}
+    assert "[py] building: file added: extra.txt" in out

@@ -121,6 +121,13 @@ class Backend(Protocol):
         """The local images under these names (absent names are left out), in one call."""
         ...
 
-    def manifest(self, ref: str) -> str | None:
-        """Digest of an image in its registry (no pull), None when absent."""
+    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
+        """Digests of these images in their registries (no pull), looked up in parallel;
+        absent (or unreachable) ones are left out."""
+        ...
+
+    def copy(
+        self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        """Give an image in a registry more tags, registry side (no pull, no build)."""
         ...

@@ -6,7 +6,9 @@ a process handle to cancel (we terminate the build's whole process group on
 Ctrl-C or fail-fast), per-target log streaming line by line (for the live view
 and the per-target log files), and no extra `buildx inspect`/`ls` calls per
 build (it asks the builder for its driver before every build). python-on-whales
-remains the client for everything else: push, tag, inspect, manifests.
+remains the client for the rest: tag, inspect of builders and the engine.
+`docker image inspect/rm`, push and registry lookups run directly too: one call for
+many names, and streamed output (see those methods).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from python_on_whales import DockerException, docker
 
 from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, ImageInfo, OnLine
 from orchestrator.backend.redact import Redactor
+from orchestrator.backend.registry import manifest_digests
 from orchestrator.errors import EngineError
 from orchestrator.refs import BadReference, parse_ref
 
@@ -306,10 +309,13 @@ class BuildxBackend:
                     found[wanted[_normal(tag)]] = ImageInfo(digest, json.loads(labels) or {})
         return found
 
-    def manifest(self, ref: str) -> str | None:
-        try:
-            manifest = docker.buildx.imagetools.inspect(ref)
-        except DockerException:
-            return None
-        digest = getattr(manifest, "digest", None)
-        return str(digest) if digest else None
+    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
+        return manifest_digests(refs, self.environ)
+
+    def copy(
+        self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        # Registry side: the same index under more names (blobs mounted, none pulled).
+        argv = ["docker", "buildx", "imagetools", "create", "--progress", "plain", source]
+        argv += [a for tag in tags for a in ("--tag", tag)]
+        return self._each([(f"tag {', '.join(tags)}", argv)], on_line, cancel)

@@ -131,5 +131,18 @@ class FakeBackend:
                 if r in self.images
             }
 
-    def manifest(self, ref: str) -> str | None:
-        return self.registry.get(ref)
+    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            self.calls.append(("manifests", ",".join(refs), 1))
+            return {r: self.registry[r] for r in refs if r in self.registry}
+
+    def copy(
+        self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        with self._lock:
+            self.calls.append(("copy", f"{source} -> {','.join(tags)}", 1))
+            if source not in self.registry:
+                return BuildResult(False, reason=f"{source}: not found")
+            for tag in tags:
+                self.registry[tag] = self.registry[source]
+        return BuildResult(True)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.hierarchy import ALL_TARGETS, Hierarchy, build, fixture_tree, statuses
+from tests.e2e.hierarchy import (
+    ALL_TARGETS,
+    Hierarchy,
+    build,
+    fixture_tree,
+    labels_of,
+    local_images,
+    remove_local_images,
+    statuses,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -49,3 +58,28 @@ def test_second_build_sends_nothing_and_a_change_rebuilds_its_subtree(tree: Hier
     assert {n for n in ALL_TARGETS if buildkit_ran(tree, n)} == {"tools", "worker"}
     assert "[tools] building: file added: extra.txt" in third.out
     assert "[worker] building: parent tools changed" in third.out
+
+
+def test_push_run_on_an_empty_store_skips_via_the_registry(tree: Hierarchy) -> None:
+    first = build(tree, "--push", tag="first")
+    assert first.code == 0, first.explain()
+    assert set(statuses(first).values()) == {"built"}
+    remove_local_images(tree.prefix)  # a new CI runner: nothing in the image store
+    assert local_images(tree.prefix) == []
+
+    second = build(tree, "--push", tag="second")
+    assert second.code == 0, second.explain()
+    assert statuses(second) == dict.fromkeys(ALL_TARGETS, "up-to-date")
+    assert [n for n in ALL_TARGETS if buildkit_ran(tree, n)] == []
+    for name in ALL_TARGETS:
+        assert second.targets[name]["digest"] == first.targets[name]["digest"]
+    assert "[base] up-to-date in the registry: " in second.out
+    assert local_images(tree.prefix) == [], "an up-to-date push run pulls nothing"
+
+    (tree.folder / "tools" / "extra.txt").write_text("changed\n", encoding="utf-8")
+    third = build(tree, "--push", tag="third")
+    assert third.code == 0, third.explain()
+    assert {n for n, s in statuses(third).items() if s == "built"} == {"tools", "worker"}
+    base = first.targets["base"]["digest"]
+    # tools built on the registry's base, pinned by digest, with no local copy of base
+    assert labels_of(tree.tag("tools"))["org.opencontainers.image.base.digest"] == base
