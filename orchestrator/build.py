@@ -17,6 +17,8 @@ from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageErr
 from orchestrator.history import STATE_DIR, Durations
 from orchestrator.incremental import assess
 from orchestrator.labels import RunFacts
+from orchestrator.lockfile import Lock, load_lock, lock_path
+from orchestrator.locking import resolve
 from orchestrator.project import Project
 from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
 from orchestrator.report.files import append_step_summary, write_junit, write_report
@@ -71,6 +73,26 @@ def forced_targets(project: Project, selected: list[str], options: BuildOptions)
     return forced
 
 
+def locked_bases(
+    project: Project, backend: Backend, selected: list[str], stream: IO[str], lock: Lock | None
+) -> dict[str, str]:
+    """The digests the selected targets' external bases are pinned to. Bases missing from
+    the lock are resolved now, recorded in it and reported (as cargo does for a new
+    dependency); one no registry knows (an image loaded offline) is used as the engine
+    has it, and said so."""
+    if lock is None:
+        lock = load_lock(lock_path(project.spec.path))
+        done = resolve(project.hierarchy, backend, lock, selected, everything=False)
+        if done.changes:
+            done.lock.save()
+        for change in done.changes:
+            stream.write(f"{display_path(lock.path)}: {change.render()}\n")
+        for ref in done.unresolved:
+            stream.write(f"{ref}: not found in a registry; not pinned, used as the engine has it\n")
+        lock = done.lock
+    return lock.digests()
+
+
 def choose_display(progress: str, console: Console, run: RunRecord, stream: IO[str]) -> Display:
     if progress == "quiet":
         return QuietDisplay()
@@ -87,7 +109,10 @@ def run_build(
     stream: IO[str],
     interrupted: threading.Event,
     environ: dict[str, str] | None = None,
+    lock: Lock | None = None,
 ) -> int:
+    """Build the selection; `lock`: the base digests to pin to (default: builds.lock,
+    completed with the bases missing from it)."""
     spec, h = project.spec, project.hierarchy
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(project, selected, options.mode)
@@ -100,6 +125,7 @@ def run_build(
         local_pins=has_children and not options.mode.pushes,
     )
 
+    locked = locked_bases(project, backend, selected, stream, lock)
     state = spec.folder / STATE_DIR
     durations = Durations(state)
     started = time.time()
@@ -116,9 +142,10 @@ def run_build(
         state,
         forced=forced_targets(project, selected, options),
         remote=options.mode.pushes,
+        locked=locked,
     )
     keys = {n: fresh.key(n) for n in selected}
-    factory = RequestFactory(h, options.mode, facts, state / "logs", keys)
+    factory = RequestFactory(h, options.mode, facts, state / "logs", keys, locked)
     runner = TargetRunner(
         backend,
         factory,

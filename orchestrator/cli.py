@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from orchestrator import __version__
-from orchestrator.build_options import PROGRESS, BuildOptions, default_jobs
+from orchestrator.cli_build import add_build_flags, build_options, with_signals
 from orchestrator.error_handler import run_guarded
 from orchestrator.errors import EXIT_OK, EXIT_USAGE, UsageError, display_path
 from orchestrator.hints import did_you_mean
@@ -21,7 +18,6 @@ from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
 from orchestrator.render.graphs import render_graph
 from orchestrator.render.listing import render_listing
 from orchestrator.render.plan import render_plan
-from orchestrator.request import OutputMode
 from orchestrator.selection import expand_names, select
 from orchestrator.spec import reference
 from orchestrator.spec.schema import schema_text
@@ -81,17 +77,27 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
-def _selection(p: argparse.ArgumentParser) -> None:
+def _selection(p: argparse.ArgumentParser, *, dependents: bool = True) -> None:
     p.add_argument(
         "targets",
         nargs="*",
         metavar="TARGET",
         help="targets, groups or globs (default: the 'default' group, else all)",
     )
+    if dependents:
+        p.add_argument(
+            "--with-dependents",
+            action="store_true",
+            help="also select every target built on the selected ones",
+        )
+
+
+def _changed_since(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--with-dependents",
-        action="store_true",
-        help="also select every target built on the selected ones",
+        "--changed-since",
+        metavar="GIT_REF",
+        help="only the selected targets whose build inputs (files, spec, parents) differ "
+        "from those at GIT_REF, and why",
     )
 
 
@@ -110,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show the targets in build order with their parents")
     _common(p)
     _selection(p)
+    _changed_since(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
         "--explain",
@@ -131,85 +138,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the selected targets and what they build on")
     _common(p)
     _selection(p)
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--push", action="store_true", help="push every tag (after tests)")
-    out.add_argument("--load", action="store_true", help="load into the local image store")
-    out.add_argument(
-        "--output",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="buildx output, e.g. type=local,dest=out (leaf targets only)",
+    _changed_since(p)
+    add_build_flags(p)
+    p = sub.add_parser("lock", help="resolve every external base to a digest in builds.lock")
+    _common(p)
+    p = sub.add_parser(
+        "refresh",
+        help="re-resolve external bases, update builds.lock, rebuild what builds on a changed one",
     )
+    _common(p)
+    _selection(p, dependents=False)
     p.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive,
-        default=default_jobs(),
-        metavar="N",
-        help=f"builds at once (default here: {default_jobs()})",
+        "--dry-run", action="store_true", help="show what would change and build; write nothing"
     )
-    p.add_argument(
-        "--fail-fast", action="store_true", help="start no new build after the first failure"
-    )
-    p.add_argument(
-        "--retries",
-        type=_non_negative,
-        default=2,
-        metavar="N",
-        help="retries of a phase after a transient error (default: 2)",
-    )
-    p.add_argument(
-        "--progress",
-        choices=PROGRESS,
-        default="auto",
-        help="auto: live view in a terminal, plain log lines elsewhere",
-    )
-    p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report")
-    p.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report")
-    p.add_argument(
-        "--force",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="build TARGET (a name, group or glob) even when it is up to date",
-    )
-    p.add_argument(
-        "--no-cache", action="store_true", help="do not use the build cache (builds every target)"
-    )
-    p.add_argument("--pull", action="store_true", help="always pull external bases")
-    p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
+    add_build_flags(p)
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
     p.add_argument("--markdown", action="store_true", help="print the spec reference instead")
     return parser
 
 
-def _project(args: argparse.Namespace) -> Project:
+def _project(
+    args: argparse.Namespace, file: str | None = None, pinned: Mapping[str, str] | None = None
+) -> Project:
+    """The spec of -f (or `file`) with --var, --set, the environment, and `pinned` values
+    under the --var ones."""
     try:
         pairs = [*args.var, *getattr(args, "var_after_command", [])]
         overrides = parse_assignments(pairs, "--var")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return load_project(
-        args.file,
-        overrides=overrides,
+        file or args.file,
+        overrides={**(pinned or {}), **overrides},
         allow_outside_context=args.allow_outside_context,
         sets=[*args.set, *getattr(args, "set_after_command", [])],
     )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:
+    from orchestrator.changes import changed_since
 
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
+    return changed_since(project, args.changed_since, order, lambda f, p: _project(args, f, p))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -219,39 +188,47 @@ def cmd_build(args: argparse.Namespace) -> int:
     from orchestrator.build import run_build
 
     project = _project(args)
-    options = BuildOptions(
-        targets=tuple(args.targets),
-        with_dependents=args.with_dependents,
-        mode=OutputMode(
-            push=args.push,
-            load=args.load,
-            outputs=tuple(args.output),
-            no_cache=args.no_cache,
-            pull=args.pull,
-            builder=args.builder,
-        ),
-        jobs=args.jobs,
-        fail_fast=args.fail_fast,
-        retries=args.retries,
-        retry_base_s=float(os.environ.get("STACKBAKE_RETRY_BASE_S", "1.0")),
-        progress=args.progress,
-        report=args.report,
-        junit=args.junit,
-        force=tuple(args.force),
-    )
-    interrupted = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        interrupted.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return run_build(
-            project, options, BuildxBackend(), stream=sys.stdout, interrupted=interrupted
+    targets, with_dependents = tuple(args.targets), args.with_dependents
+    if args.changed_since is not None:
+        order = select(project.hierarchy, args.targets, with_dependents=with_dependents)
+        changes = _changes(args, project, order)
+        for name, reasons in changes.items():
+            print(f"changed since {args.changed_since}: {name}: {'; '.join(reasons)}")
+        if not changes:
+            print(f"nothing changed since {args.changed_since}")
+            return EXIT_OK
+        targets, with_dependents = tuple(changes), False  # dependents are changed too
+    options = build_options(args, targets, with_dependents)
+    return with_signals(
+        lambda stop: run_build(
+            project, options, BuildxBackend(), stream=sys.stdout, interrupted=stop
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    )
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.refresh import run_lock
+
+    return run_lock(_project(args), BuildxBackend(), stream=sys.stdout)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.refresh import run_refresh
+
+    project = _project(args)
+    options = build_options(args, tuple(args.targets), with_dependents=False)
+    return with_signals(
+        lambda stop: run_refresh(
+            project,
+            options,
+            BuildxBackend(),
+            dry_run=args.dry_run,
+            stream=sys.stdout,
+            interrupted=stop,
+        )
+    )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -269,9 +246,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    h = _project(args).hierarchy
+    project = _project(args)
+    h = project.hierarchy
     requested = expand_names(h, args.targets)
     order = select(h, args.targets, with_dependents=args.with_dependents)
+    changes = None
+    if args.changed_since is not None:
+        changes = _changes(args, project, order)
+        order = [n for n in order if n in changes]
+        if not order and args.format == "text":
+            print(f"nothing changed since {args.changed_since}")
+            return EXIT_OK
     fresh = None
     if args.explain:
         from orchestrator.backend.buildx import BuildxBackend
@@ -280,7 +265,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         state = h.spec.folder / STATE_DIR
         fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push)
-    print(render_plan(h, order, requested, args.format, fresh))
+    print(render_plan(h, order, requested, args.format, fresh, changes=changes))
     return EXIT_OK
 
 
@@ -309,6 +294,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ls": cmd_ls,
     "schema": cmd_schema,
     "build": cmd_build,
+    "lock": cmd_lock,
+    "refresh": cmd_refresh,
 }
 
 

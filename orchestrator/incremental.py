@@ -76,15 +76,18 @@ def assess(
     *,
     forced: Mapping[str, str],
     remote: bool = False,
+    locked: Mapping[str, str] | None = None,
 ) -> Freshness:
     """Keys of `names` (and their parents), and which of them already have an image:
-    in the local store, or with `remote` in the registry the run pushes to."""
-    inputs = compute_keys(h, names, HashCache.load(state / "hashes.json"))
+    in the local store, or with `remote` in the registry the run pushes to. `locked`:
+    the digests external bases are pinned to (key inputs)."""
+    inputs = compute_keys(h, names, HashCache.load(state / "hashes.json"), locked)
     tags = {n: image_names(h.spec.targets[n]) for n in names}
     current = {}
     if remote:
         keyed = {n: key_tag(h.spec.targets[n], inputs[n].key) for n in names if n not in forced}
-        digests = backend.manifests([*keyed.values(), *(t for n in keyed for t in tags[n])])
+        found = backend.lookup([*keyed.values(), *(t for n in keyed for t in tags[n])])
+        digests = {ref: image.digest for ref, image in found.items()}
         images = {t: ImageInfo(d) for t, d in digests.items()}
         current = {n: digests[ref] for n, ref in keyed.items() if ref in digests}
         return Freshness(inputs, images, dict(forced), state, current, remote=True)

@@ -92,6 +92,7 @@ class RequestFactory:
     facts: RunFacts
     logs: Path
     keys: Mapping[str, str] = field(default_factory=dict)  # target -> build key (a label)
+    locked: Mapping[str, str] = field(default_factory=dict)  # external base -> locked digest
     shared_dests: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -116,8 +117,15 @@ class RequestFactory:
         return ",".join(f"{k}={v}" for k, v in attrs.items())
 
     def contexts(self, target: Target, digests: Mapping[str, str]) -> dict[str, str]:
+        """Named contexts that pin: parents built in this run to their digests, external
+        bases to the digests in the lock (resolved in their registries)."""
         h = self.hierarchy
         contexts = {}
+        for external in h.externals.get(target.name, []):
+            digest = self.locked.get(external.normalized)
+            if digest and parse_ref(external.ref).digest is None:
+                repository = parse_ref(external.normalized).repository
+                contexts[context_key(external.ref)] = f"docker-image://{repository}@{digest}"
         for parent in h.parents(target.name):
             if parent not in digests:
                 continue  # not in this run's selection: built from its tag as usual
@@ -137,7 +145,7 @@ class RequestFactory:
         for external in h.externals.get(target.name, []):
             if external.origin.base:
                 ref = parse_ref(external.ref)
-                return external.ref, ref.digest
+                return external.ref, ref.digest or self.locked.get(external.normalized)
         return None, None
 
     def build(self, name: str, digests: Mapping[str, str], token: str) -> BuildRequest:

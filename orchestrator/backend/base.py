@@ -86,6 +86,14 @@ class ImageInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RemoteImage:
+    """What a tag names in its registry: the digest, and the image of each platform."""
+
+    digest: str
+    platforms: Mapping[str, str] = field(default_factory=dict)  # "linux/amd64" -> digest
+
+
 class Backend(Protocol):
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         """Raise EngineError when the engine cannot do this run: unreachable, a
@@ -121,8 +129,8 @@ class Backend(Protocol):
         """The local images under these names (absent names are left out), in one call."""
         ...
 
-    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
-        """Digests of these images in their registries (no pull), looked up in parallel;
+    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
+        """These images as their registries have them (no pull), looked up in parallel;
         absent (or unreachable) ones are left out."""
         ...
 

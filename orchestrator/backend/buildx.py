@@ -27,9 +27,16 @@ from pathlib import Path
 
 from python_on_whales import DockerException, docker
 
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, ImageInfo, OnLine
+from orchestrator.backend.base import (
+    BuildRequest,
+    BuildResult,
+    CancelToken,
+    ImageInfo,
+    OnLine,
+    RemoteImage,
+)
 from orchestrator.backend.redact import Redactor
-from orchestrator.backend.registry import manifest_digests
+from orchestrator.backend.registry import lookup_all
 from orchestrator.errors import EngineError
 from orchestrator.refs import BadReference, parse_ref
 
@@ -309,8 +316,8 @@ class BuildxBackend:
                     found[wanted[_normal(tag)]] = ImageInfo(digest, json.loads(labels) or {})
         return found
 
-    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
-        return manifest_digests(refs, self.environ)
+    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
+        return lookup_all(refs, self.environ)
 
     def copy(
         self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken

@@ -7,7 +7,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, ImageInfo, OnLine
+from orchestrator.backend.base import (
+    BuildRequest,
+    BuildResult,
+    CancelToken,
+    ImageInfo,
+    OnLine,
+    RemoteImage,
+)
 from orchestrator.status import Phase
 
 
@@ -33,6 +40,7 @@ class FakeBackend:
     images: dict[str, str] = field(default_factory=dict)  # local store: ref -> digest
     registry: dict[str, str] = field(default_factory=dict)  # remote: ref -> digest
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> labels
+    platforms: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> per platform
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
@@ -131,10 +139,14 @@ class FakeBackend:
                 if r in self.images
             }
 
-    def manifests(self, refs: Sequence[str]) -> dict[str, str]:
+    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
         with self._lock:
-            self.calls.append(("manifests", ",".join(refs), 1))
-            return {r: self.registry[r] for r in refs if r in self.registry}
+            self.calls.append(("lookup", ",".join(refs), 1))
+            return {
+                r: RemoteImage(self.registry[r], self.platforms.get(self.registry[r], {}))
+                for r in refs
+                if r in self.registry
+            }
 
     def copy(
         self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken

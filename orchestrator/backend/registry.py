@@ -1,4 +1,4 @@
-"""Registry lookups without a pull: which digest a tag names, many tags at once.
+"""Registry lookups without a pull: what a tag names, for many tags at once.
 
 `docker buildx imagetools inspect` is the client: it reads the engine's credentials
 (config.json and its helpers) and speaks to plain-HTTP localhost registries as
@@ -12,15 +12,43 @@ import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from orchestrator.backend.base import RemoteImage
 
 LOOKUPS_AT_ONCE = 8
 
 
-def manifest_digest(ref: str, environ: Mapping[str, str]) -> str | None:
-    """The digest `ref` names in its registry; None when absent or unreachable."""
+def _platform(p: Mapping[str, Any]) -> str:
+    parts = [p.get("os", ""), p.get("architecture", ""), p.get("variant", "")]
+    return "/".join(x for x in parts if x)
+
+
+def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
+    """From `imagetools inspect --format '{{json .}}'`: an index lists its platforms
+    (attestations, `unknown/unknown`, are not platforms); a single manifest's
+    platform is its config's."""
+    manifest = inspected.get("manifest") or {}
+    digest = manifest.get("digest")
+    if not digest:
+        return None
+    if "manifests" in manifest:
+        platforms = {
+            _platform(m.get("platform") or {}): m["digest"]
+            for m in manifest["manifests"]
+            if (m.get("platform") or {}).get("os", "unknown") != "unknown"
+        }
+    else:
+        image = inspected.get("image") or {}
+        platforms = {_platform(image): digest} if image.get("os") else {}
+    return RemoteImage(str(digest), dict(sorted(platforms.items())))
+
+
+def lookup(ref: str, environ: Mapping[str, str]) -> RemoteImage | None:
+    """The image `ref` names in its registry; None when absent or unreachable."""
     try:
         done = subprocess.run(
-            ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"],
+            ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .}}"],
             capture_output=True,
             text=True,
             env=dict(environ),
@@ -32,18 +60,17 @@ def manifest_digest(ref: str, environ: Mapping[str, str]) -> str | None:
     if done.returncode != 0:
         return None
     try:
-        digest = json.loads(done.stdout).get("digest")
-    except (ValueError, AttributeError):
+        return remote_image(json.loads(done.stdout))
+    except (ValueError, AttributeError, TypeError, KeyError):
         return None
-    return str(digest) if digest else None
 
 
-def manifest_digests(refs: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """`manifest_digest` of each distinct ref, in parallel; absent ones left out."""
+def lookup_all(refs: Sequence[str], environ: Mapping[str, str]) -> dict[str, RemoteImage]:
+    """`lookup` of each distinct ref, in parallel; absent ones left out."""
     unique = list(dict.fromkeys(refs))
     if not unique:
         return {}
     with ThreadPoolExecutor(min(LOOKUPS_AT_ONCE, len(unique))) as pool:
-        digests = list(pool.map(lambda r: manifest_digest(r, environ), unique))
-    found = dict(zip(unique, digests, strict=True))
-    return {ref: digest for ref, digest in found.items() if digest}
+        images = list(pool.map(lambda r: lookup(r, environ), unique))
+    found = dict(zip(unique, images, strict=True))
+    return {ref: image for ref, image in found.items() if image}

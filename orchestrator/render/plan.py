@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import display_path
@@ -16,7 +17,12 @@ EDGE_LABELS = {"from": "from:", "copy": "copies:", "declared": "after:"}
 
 
 def plan_json(
-    h: Hierarchy, order: list[str], requested: list[str], fresh: Freshness | None = None
+    h: Hierarchy,
+    order: list[str],
+    requested: list[str],
+    fresh: Freshness | None = None,
+    *,
+    changes: Mapping[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     spec = h.spec
     level = h.levels()
@@ -51,6 +57,8 @@ def plan_json(
                 "action": "build" if reasons else "up-to-date",
                 "reasons": reasons,
             }
+        if changes is not None:
+            targets[-1]["changes"] = list(changes.get(name, []))
     variables = {
         name: {"value": value, "source": spec.variable_sources.get(name, "spec")}
         for name, value in sorted(spec.variables.items())
@@ -64,9 +72,14 @@ def plan_json(
 
 
 def plan_text(
-    h: Hierarchy, order: list[str], requested: list[str], fresh: Freshness | None = None
+    h: Hierarchy,
+    order: list[str],
+    requested: list[str],
+    fresh: Freshness | None = None,
+    *,
+    changes: Mapping[str, list[str]] | None = None,
 ) -> str:
-    data = plan_json(h, order, requested, fresh)
+    data = plan_json(h, order, requested, fresh, changes=changes)
     levels = {t["level"] for t in data["targets"]}
     lines = [
         f"Plan for {data['spec']}: {len(order)} target{'s' * (len(order) != 1)} "
@@ -84,6 +97,8 @@ def plan_text(
         stage = f", stage {t['target']}" if t["target"] else ""
         test = f", test stage {t['test']}" if t["test"] else ""
         lines.append(f"{i:>3}. {t['name']}  [level {t['level']}{stage}{test}{note}]")
+        if "changes" in t:
+            lines.append(f"       {'changed:':<10} {'; '.join(t['changes'])}")
         if "action" in t:
             why = f": {'; '.join(t['reasons'])}" if t["reasons"] else ""
             lines.append(f"       {t['action'] + ':':<10} key {t['key'][:12]}{why}")
@@ -111,7 +126,9 @@ def render_plan(
     requested: list[str],
     fmt: str,
     fresh: Freshness | None = None,
+    *,
+    changes: Mapping[str, list[str]] | None = None,
 ) -> str:
     if fmt == "json":
-        return json.dumps(plan_json(h, order, requested, fresh), indent=2)
-    return plan_text(h, order, requested, fresh)
+        return json.dumps(plan_json(h, order, requested, fresh, changes=changes), indent=2)
+    return plan_text(h, order, requested, fresh, changes=changes)

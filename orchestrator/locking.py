@@ -1,0 +1,111 @@
+"""Resolving external bases to digests: `stackbake lock`, `refresh`, and the entries a
+build finds missing from the lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from orchestrator.backend.base import Backend
+from orchestrator.errors import Problem, SpecError
+from orchestrator.graph import ExternalBase, Hierarchy
+from orchestrator.lockfile import Lock, LockedImage
+from orchestrator.refs import parse_ref
+
+
+@dataclass(frozen=True)
+class BaseChange:
+    ref: str  # normalized
+    old: str | None  # None: not in the lock before
+    new: str | None  # None: no longer used
+
+    def render(self) -> str:
+        if self.old is None:
+            return f"{self.ref}: locked at {self.new}"
+        if self.new is None:
+            return f"{self.ref}: dropped (no target uses it)"
+        return f"{self.ref}: {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    lock: Lock
+    changes: list[BaseChange] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # not found in any registry
+
+    def changed_refs(self) -> set[str]:
+        return {c.ref for c in self.changes if c.new is not None}
+
+
+Uses = dict[str, list[tuple[str, ExternalBase]]]  # normalized ref -> (target, use)
+
+
+def lockable(h: Hierarchy, names: Iterable[str]) -> Uses:
+    """External bases of these targets that a tag names (a digest pins itself)."""
+    out: Uses = {}
+    for name in names:
+        for base in h.externals.get(name, []):
+            if parse_ref(base.ref).digest is None:
+                out.setdefault(base.normalized, []).append((name, base))
+    return dict(sorted(out.items()))
+
+
+def affected(h: Hierarchy, names: Iterable[str], refs: set[str]) -> list[str]:
+    """The targets among `names` that build on one of these external bases."""
+    return [n for n in names if any(b.normalized in refs for b in h.externals.get(n, []))]
+
+
+def resolve(
+    h: Hierarchy,
+    backend: Backend,
+    lock: Lock,
+    names: list[str],
+    *,
+    everything: bool,
+) -> Resolution:
+    """Resolve the lockable bases of `names` in their registries: all of them
+    (`everything`: lock, refresh; unused entries dropped) or only those missing from
+    the lock (a build). Platforms a target builds that the base lacks are refused
+    here, with the Dockerfile line, rather than in the middle of a build."""
+    bases = lockable(h, names)
+    wanted = list(bases) if everything else [r for r in bases if r not in lock.images]
+    found = backend.lookup(wanted)
+    images = dict(lock.images)
+    changes = []
+    for ref in wanted:
+        if ref in found:
+            new = LockedImage(found[ref].digest, dict(found[ref].platforms))
+            old = lock.images.get(ref)
+            if old is None or old.digest != new.digest:
+                changes.append(BaseChange(ref, old.digest if old else None, new.digest))
+            images[ref] = new
+    if everything:
+        for ref in sorted(set(images) - set(bases)):
+            changes.append(BaseChange(ref, images.pop(ref).digest, None))
+    _check_platforms(h, bases, images)
+    unresolved = [r for r in wanted if r not in found]
+    return Resolution(Lock(lock.path, images, lock.exists), changes, unresolved)
+
+
+def _check_platforms(h: Hierarchy, bases: Uses, images: dict[str, LockedImage]) -> None:
+    problems = []
+    for ref, uses in bases.items():
+        have = images[ref].platforms if ref in images else {}
+        if not have:
+            continue
+        for user, use in uses:
+            lacking = [p for p in h.spec.targets[user].platforms if p not in have]
+            if lacking and use.origin.base:
+                problems.append(
+                    Problem(
+                        use.origin.file,
+                        use.origin.line,
+                        None,
+                        "",
+                        f"{use.origin.detail}: {ref} has no {', '.join(lacking)} image "
+                        f"(it has {', '.join(have)}); target {user!r} builds for it: "
+                        "change the target's platforms or its base",
+                    )
+                )
+    if problems:
+        raise SpecError(problems)

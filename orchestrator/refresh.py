@@ -1,0 +1,96 @@
+"""`stackbake lock` and `stackbake refresh`: resolve external bases, record them in
+the lock, and (refresh) rebuild exactly what builds on a base that moved.
+
+The nightly job is `stackbake refresh --push`: bases are re-resolved in their
+registries, the lock is rewritten, and the selection is built against it: the targets
+under a changed base and their dependents have new keys (the base digest is an input)
+and build; everything else is up to date and left alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import IO
+
+from orchestrator.backend.base import Backend
+from orchestrator.build import run_build
+from orchestrator.build_options import BuildOptions
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, display_path
+from orchestrator.history import STATE_DIR
+from orchestrator.incremental import assess
+from orchestrator.lockfile import load_lock, lock_path
+from orchestrator.locking import Resolution, affected, lockable, resolve
+from orchestrator.project import Project
+from orchestrator.render.plan import render_plan
+from orchestrator.selection import select
+
+
+def _resolve_all(project: Project, backend: Backend, stream: IO[str]) -> Resolution:
+    lock = load_lock(lock_path(project.spec.path))
+    done = resolve(project.hierarchy, backend, lock, list(project.spec.targets), everything=True)
+    n, moved = len(done.lock.images), [c for c in done.changes if c.old and c.new]
+    stream.write(
+        f"{display_path(lock.path)}: {n} base{'s' * (n != 1)} resolved, {len(moved)} changed\n"
+    )
+    for change in done.changes:
+        stream.write(f"  {change.render()}\n")
+    uses = lockable(project.hierarchy, list(project.spec.targets))
+    for ref in done.unresolved:
+        where = ", ".join(f"{u.origin.describe(project.spec.folder)}" for _, u in uses[ref])
+        stream.write(
+            f"  {ref}: not found in its registry (or not allowed: docker login), "
+            f"left unlocked; used by {where}\n"
+        )
+    return done
+
+
+def run_lock(project: Project, backend: Backend, *, stream: IO[str]) -> int:
+    """Resolve every external base and write the lock; exit 1 when one could not be."""
+    done = _resolve_all(project, backend, stream)
+    if done.changes or not done.lock.exists:
+        done.lock.save()
+    return EXIT_FAILED if done.unresolved else EXIT_OK
+
+
+def run_refresh(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    *,
+    dry_run: bool,
+    stream: IO[str],
+    interrupted: threading.Event,
+) -> int:
+    """Re-resolve the bases, write the lock, and build the selection against it: the
+    targets under a moved base (and all built on them) have new keys and build, the
+    rest is up to date and not sent to BuildKit. Selecting by keys rather than by the
+    bases that moved tonight also retries what failed last night, whose base no longer
+    "moves". `dry_run`: show what would build and why, write nothing."""
+    h = project.hierarchy
+    done = _resolve_all(project, backend, stream)
+    selected = select(h, list(options.targets))
+    hit = affected(h, selected, done.changed_refs())
+    if hit:
+        stream.write(f"on a moved base: {', '.join(hit)}, and what builds on them\n")
+    if not dry_run:
+        done.lock.save()
+        return run_build(
+            project, options, backend, stream=stream, interrupted=interrupted, lock=done.lock
+        )
+    state = project.spec.folder / STATE_DIR
+    fresh = assess(
+        h,
+        selected,
+        backend,
+        state,
+        forced={},
+        remote=options.mode.pushes,
+        locked=done.lock.digests(),
+    )
+    rebuild = [n for n in selected if n not in fresh.current]
+    if rebuild:
+        stream.write(render_plan(h, rebuild, hit, "text", fresh) + "\n")
+    else:
+        stream.write("every selected target is up to date: nothing would be built\n")
+    stream.write("dry run: the lock was not written, nothing was built\n")
+    return EXIT_FAILED if done.unresolved else EXIT_OK
