@@ -24,7 +24,7 @@ from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, Quie
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import print_summary
-from orchestrator.request import OutputMode, RequestFactory, image_names, pin_tag
+from orchestrator.request import OutputMode, RequestFactory, image_names
 from orchestrator.runner import RetryPolicy, TargetRunner
 from orchestrator.schedule import Schedule
 from orchestrator.scheduler import Run
@@ -117,13 +117,6 @@ def run_build(
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(project, selected, options.mode)
     check_secrets(spec, selected, os.environ if environ is None else environ)
-    multi = any(len(spec.targets[n].platforms) > 1 for n in selected)
-    has_children = any(c in selected for n in selected for c in h.children(n))
-    backend.preflight(
-        multi_platform=multi and not options.mode.pushes,
-        builder=options.mode.builder,
-        local_pins=has_children and not options.mode.pushes,
-    )
 
     locked = locked_bases(project, backend, selected, stream, lock)
     state = spec.folder / STATE_DIR
@@ -144,6 +137,15 @@ def run_build(
         remote=options.mode.pushes,
         locked=locked,
     )
+    building = [n for n in selected if n not in fresh.current]
+    if building:  # nothing to build, nothing to ask of the engine: no pre-flight
+        backend.preflight(
+            multi_platform=any(len(spec.targets[n].platforms) > 1 for n in building)
+            and not options.mode.pushes,
+            builder=options.mode.builder,
+            local_pins=any(c in building for n in selected for c in h.children(n))
+            and not options.mode.pushes,
+        )
     keys = {n: fresh.key(n) for n in selected}
     factory = RequestFactory(h, options.mode, facts, state / "logs", keys, locked)
     runner = TargetRunner(
@@ -177,10 +179,8 @@ def run_build(
             display.handle(event)
     record.finished = time.time()
     record.interrupted = interrupted.is_set()
-    if not options.mode.pushes:  # the pins served this run's children; drop the names
-        backend.untag(
-            [pin_tag(spec.targets[r.name], r.digest) for r in record.targets.values() if r.digest]
-        )
+    if runner.pins:  # the pins served this run's children; drop the names
+        backend.untag(runner.pins)
 
     durations.save(
         {

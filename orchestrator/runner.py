@@ -39,6 +39,7 @@ class TargetRunner:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
     fresh: Freshness | None = None  # keys and existing images; None: build everything
+    pins: list[str] = field(default_factory=list)  # pin tags made: removed after the run
 
     def _phase(
         self,
@@ -119,6 +120,7 @@ class TargetRunner:
         if digest:
             # Children are pinned to this name (see request.pin): nothing else moves it.
             self.backend.tag(digest, pins)
+            self.pins.extend(pins)
         if target.test:
             test = self.requests.test(name, digests)
             result = phase(Phase.TEST, lambda: self.backend.build(test, on_line, cancel))
@@ -168,6 +170,7 @@ class TargetRunner:
             pins = [pin_tag(target, digest)] if builds_on_it else []
             if missing or pins:
                 self.backend.tag(digest, [*missing, *pins])
+                self.pins.extend(pins)
         retagged = f"; re-tagged {', '.join(missing)}" if missing else ""
         where = " in the registry" if fresh.remote else ""
         on_line(f"up-to-date{where}: {digest} has key {fresh.key(name)}{retagged}")

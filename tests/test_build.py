@@ -246,9 +246,11 @@ def test_second_build_is_all_up_to_date_and_sends_nothing(project: Project) -> N
     backend = FakeBackend()
     assert build(project, backend)[0] == 0
     first = builds(backend)
+    calls = len(backend.calls)
     code, out = build(project, backend)
     assert code == 0
     assert builds(backend) == first, "the second run sent a build"
+    assert [c[0] for c in backend.calls[calls:]] == ["lookup", "inspect"], "no pre-flight"
     assert out.splitlines()[-1].startswith("Done: 4 up-to-date in ")
     assert "[app] up-to-date: sha256:" in out
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import python_on_whales
 
 from orchestrator.backend.base import BuildRequest, CancelToken
 from orchestrator.backend.buildx import buildx_argv, classify, run_streaming
@@ -201,7 +202,7 @@ def test_preflight_explains_the_classic_store(monkeypatch: pytest.MonkeyPatch) -
     from orchestrator.backend import buildx
     from orchestrator.errors import EngineError
 
-    monkeypatch.setattr(buildx.docker, "info", lambda: _Info("overlay2", None))
+    monkeypatch.setattr(python_on_whales.docker, "info", lambda: _Info("overlay2", None))
     with pytest.raises(EngineError) as info:
         buildx.BuildxBackend().preflight(multi_platform=True, builder=None, local_pins=False)
     assert str(info.value) == (
@@ -220,9 +221,11 @@ def test_preflight_refuses_local_pins_on_a_container_builder(
     from orchestrator.errors import EngineError
 
     monkeypatch.setattr(
-        buildx.docker, "info", lambda: _Info("overlayfs", "io.containerd.snapshotter.v1")
+        python_on_whales.docker, "info", lambda: _Info("overlayfs", "io.containerd.snapshotter.v1")
     )
-    monkeypatch.setattr(buildx.docker.buildx, "inspect", lambda name: _Builder("docker-container"))
+    monkeypatch.setattr(
+        python_on_whales.docker.buildx, "inspect", lambda name: _Builder("docker-container")
+    )
     with pytest.raises(EngineError) as info:
         buildx.BuildxBackend().preflight(multi_platform=True, builder="ci", local_pins=True)
     assert str(info.value) == (
