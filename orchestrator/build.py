@@ -137,6 +137,8 @@ def run_build(
         remote=options.mode.pushes,
         locked=locked,
     )
+    for warning in fresh.warnings(h):
+        stream.write(warning + "\n")
     building = [n for n in selected if n not in fresh.current]
     if building:  # nothing to build, nothing to ask of the engine: no pre-flight
         backend.preflight(

@@ -262,9 +262,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from orchestrator.backend.buildx import BuildxBackend
         from orchestrator.history import STATE_DIR
         from orchestrator.incremental import assess
+        from orchestrator.lockfile import load_lock, lock_path
 
         state = h.spec.folder / STATE_DIR
-        fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push)
+        locked = load_lock(lock_path(h.spec.path)).digests()
+        fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push, locked=locked)
+        for warning in fresh.warnings(h):
+            print(warning, file=sys.stderr)
     print(render_plan(h, order, requested, args.format, fresh, changes=changes))
     return EXIT_OK
 

@@ -39,6 +39,29 @@ class Freshness:
     def key(self, name: str) -> str:
         return self.inputs[name].key
 
+    def state_sent(self, h: Hierarchy) -> list[str]:
+        """Targets whose context would send stackbake's own state folder to BuildKit."""
+        out = []
+        for name, inputs in self.inputs.items():
+            context = h.spec.targets[name].context
+            if self.state.is_relative_to(context):
+                inside = self.state.relative_to(context).as_posix() + "/"
+                if any(path.startswith(inside) for path in inputs.files):
+                    out.append(name)
+        return out
+
+    def warnings(self, h: Hierarchy) -> list[str]:
+        sent = self.state_sent(h)
+        if not sent:
+            return []
+        folder = self.state.name
+        return [
+            f"warning: the context of {', '.join(sent)} holds {folder}/ (stackbake's logs and "
+            f"state, new every run): add '{folder}' to its .dockerignore, else "
+            f"{'it is' if len(sent) == 1 else 'they are'} never up to date and the image "
+            "carries the logs"
+        ]
+
     def recorded(self, name: str) -> KeyInputs | None:
         try:
             data = json.loads((self.state / "inputs" / f"{name}.json").read_text("utf-8"))

@@ -358,3 +358,24 @@ def test_pushed_child_of_a_changed_parent_rebuilds_pinned_by_digest(project: Pro
     py_digest = fresh.registry["r.example/acme/py:1"]
     assert app.contexts == {"r.example/acme/py:1": f"docker-image://r.example/acme/py@{py_digest}"}
     assert "[py] building: file added: extra.txt" in out
+
+
+def test_a_context_holding_the_state_folder_is_warned_about(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "builds.yaml": "version: 1\ntargets:\n  app: {context: .}\n",
+            "Dockerfile": "FROM alpine\n",
+        },
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    build(project, FakeBackend())  # makes .stackbake/ (logs, keys' inputs)
+    _, out = build(project, FakeBackend())
+    assert out.splitlines()[1] == (
+        "warning: the context of app holds .stackbake/ (stackbake's logs and state, new "
+        "every run): add '.stackbake' to its .dockerignore, else it is never up to date and "
+        "the image carries the logs"
+    )
+    (tmp_path / ".dockerignore").write_text(".stackbake\n")
+    _, out = build(project, FakeBackend())
+    assert "warning" not in out

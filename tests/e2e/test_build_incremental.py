@@ -4,6 +4,9 @@ built on it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +52,28 @@ def test_second_build_sends_nothing_and_a_change_rebuilds_its_subtree(tree: Hier
         assert second.targets[name]["digest"] == first.targets[name]["digest"]
         assert second.targets[name]["attempts"] == 0
     assert "Done: 9 up-to-date in " in second.out
+    explained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "plan",
+            "--explain",
+            "--format",
+            "json",
+            "-f",
+            str(tree.spec),
+            *tree.var_args(),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert explained.returncode == 0, explained.stderr
+    plan = json.loads(explained.stdout)
+    assert {t["name"]: t["action"] for t in plan["targets"]} == dict.fromkeys(
+        ALL_TARGETS, "up-to-date"
+    )
 
     (tree.folder / "tools" / "extra.txt").write_text("changed\n", encoding="utf-8")
     third = build(tree, tag="third")
