@@ -229,21 +229,24 @@ def walk(context: Path, matcher: Matcher) -> Iterator[Entry]:
         for p in matcher.patterns
     )
 
+    exclusions = matcher.exclusions
+    exception_dirs = [p.without_trailing_glob() + "/" for p in matcher.patterns if p.exclusion]
+
     def skip(path: str) -> bool:
         if not prefix_only:
             return False
-        if not matcher.exclusions:
+        if not exclusions:
             return True
         below = path + "/"
-        return not any(
-            p.exclusion and (p.without_trailing_glob() + "/").startswith(below)
-            for p in matcher.patterns
-        )
+        return not any(d.startswith(below) for d in exception_dirs)
 
-    def visit(folder: Path, rel: str, parents: list[_Dir]) -> Iterator[Entry]:
+    def visit(folder: str, rel: str, parents: list[_Dir]) -> Iterator[Entry]:
+        # `folder` is a str path: the same files as the Path `context / rel`, without a
+        # Path object per entry.
+        sep = "" if folder.endswith("/") else "/"
         for name in sorted(os.listdir(folder)):
             path = f"{rel}/{name}" if rel else name
-            st = os.lstat(folder / name)
+            st = os.lstat(folder + sep + name)
             entry = Entry(path, _kind(st.st_mode), stat.S_IMODE(st.st_mode), st)
             ignored, info = matcher.match(path, parents[-1].info if parents else None)
             if ignored and entry.kind == "dir" and skip(path):
@@ -255,6 +258,7 @@ def walk(context: Path, matcher: Matcher) -> Iterator[Entry]:
                         yield parent.entry
                 yield entry
             if entry.kind == "dir":
-                yield from visit(folder / name, path, [*parents, _Dir(entry, info, not ignored)])
+                child = folder + sep + name
+                yield from visit(child, path, [*parents, _Dir(entry, info, not ignored)])
 
-    yield from visit(context, "", [])
+    yield from visit(os.fspath(context), "", [])

@@ -62,6 +62,8 @@ class Analysis:
 
 def expand(word: str, scope: Mapping[str, str]) -> str:
     """Dockerfile variable expansion: $A, ${A}, ${A:-x}, ${A-x}, ${A:+x}, ${A+x}, \\$."""
+    if "$" not in word:  # nothing to expand (every form has a `$`)
+        return word
 
     def one(m: re.Match[str]) -> str:
         if m["esc"]:

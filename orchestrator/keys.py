@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from orchestrator.context import Matcher, ignore_file, read_ignore, walk
 from orchestrator.graph import Hierarchy
 from orchestrator.history import write_atomic
@@ -45,13 +43,16 @@ class HashCache:
         return cls(path, entries if isinstance(entries, dict) else {})
 
     def digest(self, file: Path, st: os.stat_result) -> str:
-        name = str(file)
+        return self._digest(str(file), st)
+
+    def _digest(self, name: str, st: os.stat_result) -> str:
+        """`digest` of the file whose path is `name`: no Path object per file."""
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         known = self.entries.get(name)
         if known and known[:3] == stamp:
             return str(known[3])
         sha = hashlib.sha256()
-        with file.open("rb") as handle:
+        with open(name, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 sha.update(chunk)
         self.entries[name] = [*stamp, sha.hexdigest()]
@@ -94,14 +95,21 @@ class KeyInputs:
 
 def context_files(target: Target, cache: HashCache) -> dict[str, str]:
     found = ignore_file(target.context, target.dockerfile)
+    return _context_files(target.context, found, cache)
+
+
+def _context_files(context: Path, found: Path | None, cache: HashCache) -> dict[str, str]:
+    """context_files of a context with its ignore file (`found`), as ignore_file gives it."""
     patterns = read_ignore(found.read_text(encoding="utf-8")) if found else []
+    # str(context / entry.path), without a Path per entry (Path(".") / "a" is "a").
+    root = "" if str(context) == "." else os.path.join(context, "")
     files = {}
-    for entry in walk(target.context, Matcher.of(patterns)):
+    for entry in walk(context, Matcher.of(patterns)):
         if entry.kind == "file":
-            digest = cache.digest(target.context / entry.path, entry.st)
+            digest = cache._digest(root + entry.path, entry.st)
             files[entry.path] = f"file {entry.mode:o} {digest}"
         elif entry.kind == "symlink":
-            files[entry.path] = f"symlink -> {os.readlink(target.context / entry.path)}"
+            files[entry.path] = f"symlink -> {os.readlink(root + entry.path)}"
         else:
             files[entry.path] = f"{entry.kind} {entry.mode:o}"
     return files
@@ -125,19 +133,36 @@ def compute_keys(
     h: Hierarchy, names: list[str], cache: HashCache, locked: Mapping[str, str] | None = None
 ) -> dict[str, KeyInputs]:
     """Inputs (and so keys) of `names` and everything they build on, parents first."""
+    # `names` and their ancestors (nx.ancestors of each, in one walk up the graph; an
+    # unknown name raises NetworkXError as nx.ancestors does).
     wanted = set(names)
-    for name in names:
-        wanted |= nx.ancestors(h.dag, name)
+    todo = list(names)[::-1]
+    while todo:
+        for parent in h.dag.predecessors(todo.pop()):
+            if parent not in wanted:
+                wanted.add(parent)
+                todo.append(parent)
     out: dict[str, KeyInputs] = {}
+    keys: dict[str, str] = {}  # each parent's key, computed once
+    # Targets sharing a context (and its ignore file) send the same files: walk it once.
+    walked: dict[tuple[Path, Path | None], dict[str, str]] = {}
     for name in h.order(list(wanted)):
         target = h.spec.targets[name]
         bases = {
             e.normalized: (locked or {}).get(e.normalized, "") for e in h.externals.get(name, [])
         }
+        found = ignore_file(target.context, target.dockerfile)
+        if (target.context, found) not in walked:
+            walked[target.context, found] = _context_files(target.context, found, cache)
+        parents = {}
+        for p in h.parents(name):
+            if p not in keys:
+                keys[p] = out[p].key
+            parents[p] = keys[p]
         out[name] = KeyInputs(
-            files=context_files(target, cache),
+            files=dict(walked[target.context, found]),
             fields=target_fields(target, cache),
-            parents={p: out[p].key for p in h.parents(name)},
+            parents=parents,
             bases=dict(sorted(bases.items())),
         )
     cache.save()

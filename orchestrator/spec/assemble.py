@@ -42,6 +42,8 @@ class _Assembler:
         self.sets = parse_overrides(sets, names)
         self.out = ProblemCollector()
         self.var_where: dict[str, Where] = {}
+        # Where the `defaults` values were written: the same for every target.
+        self.default_where: dict[tuple[int, PathT], Where] = {}
         block: dict[str, str] = {}
         for doc in docs:
             for name, value in doc.data.get("variables", {}).items():
@@ -98,25 +100,33 @@ class _Assembler:
             node = layer_doc.data
             for part in prefix:
                 node = node.get(part) or {}
+            at = self._default_where if prefix == ("defaults",) else _where
             for key, value in node.items():
                 if key.startswith("x-"):
                     continue
-                where[key] = _where(layer_doc, (*prefix, key))
+                where[key] = at(layer_doc, (*prefix, key))
                 if key in _MERGED_MAPPINGS:
                     fields.setdefault(key, {}).update(value)
                     for sub in value:
-                        where[f"{key}.{sub}"] = _where(layer_doc, (*prefix, key, sub))
+                        where[f"{key}.{sub}"] = at(layer_doc, (*prefix, key, sub))
                     continue
                 fields[key] = value
                 for i, item in enumerate(value if isinstance(value, list) else []):
-                    where[f"{key}[{i}]"] = _where(layer_doc, (*prefix, key, i))
+                    where[f"{key}[{i}]"] = at(layer_doc, (*prefix, key, i))
                     if isinstance(item, dict):
                         for sub in item:
-                            where[f"{key}[{i}].{sub}"] = _where(layer_doc, (*prefix, key, i, sub))
+                            where[f"{key}[{i}].{sub}"] = at(layer_doc, (*prefix, key, i, sub))
         for override in self.sets:
             if override.matches(name):
                 self._apply(override, fields, where)
         return fields, where
+
+    def _default_where(self, doc: Document, path: PathT) -> Where:
+        """_where of a value under `defaults`, computed once for all targets."""
+        cached = self.default_where.get((id(doc), path))
+        if cached is None:
+            cached = self.default_where[id(doc), path] = _where(doc, path)
+        return cached
 
     @staticmethod
     def _apply(override: Override, fields: dict[str, Any], where: dict[str, Where]) -> None:

@@ -96,8 +96,8 @@ def _check_paths(
     spec: Spec, target: Target, out: ProblemCollector, *, allow_outside_context: bool
 ) -> None:
     ctx = target.context
-    shown = os.path.relpath(ctx, target.spec_file.parent)
     if not allow_outside_context and not ctx.is_relative_to(spec.folder):
+        shown = os.path.relpath(ctx, target.spec_file.parent)
         out.add(
             target.at("context").problem(
                 f"context {shown} is outside the folder of {spec.path.name}; "
@@ -107,6 +107,7 @@ def _check_paths(
         return
     if not ctx.is_dir():
         what = "is not a folder" if ctx.exists() else "does not exist"
+        shown = os.path.relpath(ctx, target.spec_file.parent)
         out.add(
             target.at("context").problem(
                 f"context {shown} {what}; fix 'context' (relative to {target.spec_file.name}'s "

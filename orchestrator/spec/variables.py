@@ -102,13 +102,16 @@ class Variables:
         return None
 
     def interpolate(self, text: str, target: str | None, stack: tuple[str, ...] = ()) -> str:
+        if "$" not in text:
+            return text
         out: list[str] = []
         i = 0
         while i < len(text):
-            char = text[i]
-            if char != "$":
-                out.append(char)
-                i += 1
+            dollar = text.find("$", i)
+            if dollar != i:  # the text up to the next `$` (or the end) as it is
+                end = len(text) if dollar < 0 else dollar
+                out.append(text[i:end])
+                i = end
                 continue
             nxt = text[i + 1 : i + 2]
             if nxt == "$":
@@ -156,15 +159,18 @@ class Variables:
         return value
 
 
+_BRACE = re.compile(r"[{}]")
+
+
 def _closing_brace(text: str, open_at: int) -> int:
     depth = 0
-    for j in range(open_at, len(text)):
-        if text[j] == "{":
+    for m in _BRACE.finditer(text, open_at):
+        if m[0] == "{":
             depth += 1
-        elif text[j] == "}":
+        else:
             depth -= 1
             if depth == 0:
-                return j
+                return m.start()
     return -1
 
 
