@@ -458,8 +458,10 @@ def notes_for(measures: list[Measure], cfg: generate.Config, jobs: list[int]) ->
         "Parallelism: bake solves the whole tree in one BuildKit session (no limit of its "
         "own); stackbake runs one `docker buildx build` per target, at most -j at once "
         f"(-j {', '.join(str(j) for j in jobs)}; {os.cpu_count()} cores here).",
-        "stackbake currently has no incremental skipping: every run rebuilds every target "
-        "through BuildKit and relies on BuildKit's cache.",
+        "stackbake skips targets whose build key (context files after .dockerignore, "
+        "Dockerfile, args, parents' keys, locked base digests) already names an image under "
+        "their tags: those never reach BuildKit; bake sends every target to BuildKit and "
+        "relies on its cache.",
         "Both tools: docker driver, default output (the engine's image store), "
         "`--progress quiet`, default provenance attestations.",
         "The engine is shared: the load average and the number of other buildx builds at "

@@ -181,8 +181,8 @@ def run_build(
             display.handle(event)
     record.finished = time.time()
     record.interrupted = interrupted.is_set()
-    if runner.pins:  # the pins served this run's children; drop the names
-        backend.untag(runner.pins)
+    if runner.leftovers:  # staging and pin tags served this run's children: drop the names
+        backend.untag(runner.leftovers)
 
     durations.save(
         {

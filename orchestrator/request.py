@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,10 +148,21 @@ class RequestFactory:
                 return external.ref, ref.digest or self.locked.get(external.normalized)
         return None, None
 
-    def build(self, name: str, digests: Mapping[str, str], token: str) -> BuildRequest:
-        """The main build: named only by a staging tag until its test stage passed."""
+    def names_images(self) -> bool:
+        """Whether builds land as images in the store, where `--tag` names them."""
+        kinds = [
+            dict(p.partition("=")[::2] for p in o.split(",")).get("type", "")
+            for o in (self.mode.local_outputs())
+        ]
+        return all(k in ("image", "docker") for k in kinds)
+
+    def build(
+        self, name: str, digests: Mapping[str, str], token: str, release: Sequence[str] = ()
+    ) -> BuildRequest:
+        """The main build: named by a staging tag, and by `release` (its tags, when it has
+        no test stage to pass first)."""
         target = self.hierarchy.spec.targets[name]
-        tags = (staging_tag(target, token),)
+        tags = (staging_tag(target, token), *release)
         base_name, base_digest = self.base(target, digests)
         labels = automatic_labels(name, target.tags, self.facts, base_name, base_digest)
         labels |= target.labels

@@ -39,7 +39,7 @@ class TargetRunner:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
     fresh: Freshness | None = None  # keys and existing images; None: build everything
-    pins: list[str] = field(default_factory=list)  # pin tags made: removed after the run
+    leftovers: list[str] = field(default_factory=list)  # staging, pin, key tags: removed
 
     def _phase(
         self,
@@ -78,7 +78,8 @@ class TargetRunner:
 
         Release tags move only once the test stage passed, so a failing target never
         replaces the image a tag named before; a pin tag that served no child is removed
-        when the target fails after it.
+        when the target fails after it. Staging, pin and key tags are removed after the
+        run (`leftovers`), in one call.
         """
         attempts: list[int] = []
         target = self.requests.hierarchy.spec.targets[name]
@@ -98,7 +99,16 @@ class TargetRunner:
                 return self._up_to_date(name, on_line, cancel)
             on_line(f"building: {'; '.join(self.fresh.reasons(name))}")
         staging = staging_tag(target, uuid.uuid4().hex[:12])
-        request = self.requests.build(name, digests, staging.rsplit("-", 1)[1])
+        # Without a test stage the build itself names the image with its release tags
+        # (and, pushing, its key tag): no `docker tag` per tag afterwards. With one, they
+        # move only once the test stage passed.
+        release = list(image_names(target))
+        keyed = [key_tag(target, self.fresh.key(name))] if self.fresh and self.push else []
+        direct = not target.test and self.requests.names_images()
+        request = self.requests.build(
+            name, digests, staging.rsplit("-", 1)[1], [*release, *keyed] if direct else []
+        )
+        self.leftovers.append(staging)  # children may build on it: removed after the run
         if request.pull and request.contexts and not self.push:
             # BuildKit's --pull would look for the local pins in a registry too: fetch the
             # external bases here instead, and build without --pull.
@@ -116,31 +126,29 @@ class TargetRunner:
         if not result.ok:
             return self._failed(Phase.BUILD, result, len(attempts))
         digest = result.digest
-        pins = [pin_tag(target, digest)] if digest and not self.push else []
-        if digest:
+        fresh, h = self.fresh, self.requests.hierarchy
+        builds_on_it = fresh is None or any(
+            c in fresh.inputs and c not in fresh.current for c in h.children(name)
+        )
+        pins = [pin_tag(target, digest)] if digest and builds_on_it and not self.push else []
+        if pins:
             # Children are pinned to this name (see request.pin): nothing else moves it.
-            self.backend.tag(digest, pins)
-            self.pins.extend(pins)
+            self.backend.tag(digest or "", pins)
+            self.leftovers.extend(pins)
         if target.test:
             test = self.requests.test(name, digests)
             result = phase(Phase.TEST, lambda: self.backend.build(test, on_line, cancel))
             if not result.ok:
                 self.backend.untag([staging, *pins])
                 return self._failed(Phase.TEST, result, len(attempts))
-        tags = image_names(target)
-        if digest:
-            self.backend.tag(digest, tags)
-        self.backend.untag([staging])  # only now: an image with no name is deleted
+        if digest and not direct:
+            self.backend.tag(digest, [*release, *keyed])
         if self.push:
-            # The key tag goes last: it says "this key is published", so only once the
-            # release tags are there.
-            keyed = [key_tag(target, self.fresh.key(name))] if self.fresh and digest else []
-            if keyed:
-                self.backend.tag(digest or "", keyed)
+            # The key tag says "this key is published": it is pushed last.
             result = phase(
-                Phase.PUSH, lambda: self.backend.push(name, [*tags, *keyed], on_line, cancel)
+                Phase.PUSH, lambda: self.backend.push(name, [*release, *keyed], on_line, cancel)
             )
-            self.backend.untag(keyed)
+            self.leftovers.extend(keyed)
             if not result.ok:
                 return self._failed(Phase.PUSH, result, len(attempts))
         if self.fresh is not None:
@@ -170,7 +178,7 @@ class TargetRunner:
             pins = [pin_tag(target, digest)] if builds_on_it else []
             if missing or pins:
                 self.backend.tag(digest, [*missing, *pins])
-                self.pins.extend(pins)
+                self.leftovers.extend(pins)
         retagged = f"; re-tagged {', '.join(missing)}" if missing else ""
         where = " in the registry" if fresh.remote else ""
         on_line(f"up-to-date{where}: {digest} has key {fresh.key(name)}{retagged}")

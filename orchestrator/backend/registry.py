@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,25 +45,30 @@ def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
     return RemoteImage(str(digest), dict(sorted(platforms.items())))
 
 
-def lookup(ref: str, environ: Mapping[str, str]) -> RemoteImage | None:
-    """The image `ref` names in its registry; None when absent or unreachable."""
-    try:
-        done = subprocess.run(
-            ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .}}"],
-            capture_output=True,
-            text=True,
-            env=dict(environ),
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    try:
-        return remote_image(json.loads(done.stdout))
-    except (ValueError, AttributeError, TypeError, KeyError):
-        return None
+def lookup(ref: str, environ: Mapping[str, str], *, tries: int = 3) -> RemoteImage | None:
+    """The image `ref` names in its registry; None when absent or still unreachable after
+    `tries` (a reset connection or a 5xx is tried again, a "not found" is an answer)."""
+    for attempt in range(1, tries + 1):
+        try:
+            done = subprocess.run(
+                ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .}}"],
+                capture_output=True,
+                text=True,
+                env=dict(environ),
+                check=False,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode == 0:
+            try:
+                return remote_image(json.loads(done.stdout))
+            except (ValueError, AttributeError, TypeError, KeyError):
+                return None
+        if "not found" in done.stderr or attempt == tries:
+            return None
+        time.sleep(0.2 * attempt)
+    return None
 
 
 def lookup_all(refs: Sequence[str], environ: Mapping[str, str]) -> dict[str, RemoteImage]:

@@ -8,6 +8,8 @@ import contextlib
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -138,7 +140,8 @@ def test_a_transient_push_error_is_retried_a_build_error_is_not(
         )
         env = {"STACKBAKE_RETRY_BASE_S": "0.2"}
         proxy.fail_next(1)  # the first connection of the push is reset
-        run = build(mini, "--push", "--retries", "2", env=env)
+        # Forced: no registry lookup of their keys (through the proxy) before the push.
+        run = build(mini, "--push", "--force", "*", "--retries", "2", env=env)
         assert run.code == 1, run.explain()  # broken failed
         assert statuses(run) == {"pushed": "built", "broken": "failed"}, run.explain()
         assert proxy.resets == 1
@@ -165,7 +168,9 @@ def test_a_transient_push_error_is_retried_a_build_error_is_not(
         # A registry that keeps failing: the push is given up after --retries retries.
         proxy.fail_next(1000)
         resets_before = proxy.resets
-        again = build(mini, "pushed", "--push", "--retries", "1", env=env, tag="again")
+        again = build(
+            mini, "pushed", "--push", "--force", "*", "--retries", "1", env=env, tag="again"
+        )
         assert again.code == 1, again.explain()
         pushed = again.targets["pushed"]
         assert (pushed["status"], pushed["phase"]) == ("failed", "push"), pushed
@@ -179,20 +184,35 @@ def test_a_transient_push_error_is_retried_a_build_error_is_not(
 def test_a_transient_error_of_the_build_itself_is_retried(
     tmp_path: Path, registry: str, seed_image: str, proxy: ResettingProxy
 ) -> None:
-    """The external base is pulled through the proxy: resolving it fails once."""
+    """The external base is pulled through the proxy: fetching it fails once. The base is
+    new content (BuildKit has none of it cached), locked first (the lookup goes through
+    the proxy too), so the reset hits BuildKit's fetch of the pinned digest."""
     with images_removed_after(new_prefix(registry)) as prefix:
-        base = f"{proxy.address}/{seed_image.partition('/')[2]}"
+        upstream = tmp_path / "upstream"
+        upstream.mkdir()
+        (upstream / "Dockerfile").write_text(f"FROM {seed_image}\nCOPY m /m\n")
+        (upstream / "m").write_text(uuid.uuid4().hex)
+        fresh_base = f"{prefix}/upstream:1"
+        docker("buildx", "build", "--provenance=false", "--push", "-t", fresh_base, str(upstream))
+        base = f"{proxy.address}/{fresh_base.partition('/')[2]}"
         mini = write_mini(
             tmp_path,
             prefix,
             base,
             {"ext": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /m\n")},
         )
-        proxy.fail_next(1)
+        locked = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "lock", "-f", str(mini.spec), *mini.var_args()],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert locked.returncode == 0, locked.stdout + locked.stderr
+        proxy.fail_next(1)  # BuildKit resolves the locked base through the proxy: reset once
         run = build(mini, "--retries", "2", env={"STACKBAKE_RETRY_BASE_S": "0.2"})
         assert run.code == 0, run.explain()
         ext = run.targets["ext"]
-        assert (ext["status"], ext["attempts"]) == ("built", 2), ext
+        assert (ext["status"], ext["attempts"]) == ("built", 2), run.explain()
         assert "[ext] build attempt 1 failed (" in run.out
         assert "[ext] building (attempt 2)" in run.out
         assert proxy.resets == 1
