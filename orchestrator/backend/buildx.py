@@ -23,6 +23,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator.backend.base import (
@@ -39,6 +40,7 @@ from orchestrator.errors import EngineError
 from orchestrator.refs import BadReference, parse_ref
 
 TAIL = 30
+INSPECTS_AT_ONCE = 4
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
 TRANSIENT = re.compile(
     r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
@@ -294,10 +296,31 @@ class BuildxBackend:
                 )
 
     def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
-        # One `docker image inspect` for every name: it prints the images it finds (and
-        # fails for the others), where python-on-whales would stop at the first absent.
+        # `docker image inspect` of many names prints the images it finds (and fails for
+        # the others), where python-on-whales would stop at the first absent. The CLI
+        # asks for one name after another (~11 ms each with the containerd store), so
+        # large sets are split over a few concurrent calls: 30 names 0.35 -> 0.24 s.
         if not refs:
             return {}
+        size = max(8, -(-len(refs) // INSPECTS_AT_ONCE))
+        chunks = [list(refs[i : i + size]) for i in range(0, len(refs), size)]
+        if len(chunks) == 1:
+            lines = self._inspect(chunks[0])
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                lines = [line for part in pool.map(self._inspect, chunks) for line in part]
+        wanted = {_normal(r): r for r in refs}
+        found: dict[str, ImageInfo] = {}
+        for line in lines:
+            if line.count("\t") != 2:  # the blank line docker prints when nothing matched
+                continue
+            tags, digest, labels = line.split("\t", 2)
+            for tag in json.loads(tags) or []:
+                if _normal(tag) in wanted:
+                    found[wanted[_normal(tag)]] = ImageInfo(digest, json.loads(labels) or {})
+        return found
+
+    def _inspect(self, refs: list[str]) -> list[str]:
         template = "{{json .RepoTags}}\t{{.Id}}\t{{json .Config.Labels}}"
         try:
             done = subprocess.run(
@@ -308,17 +331,8 @@ class BuildxBackend:
                 check=False,
             )
         except OSError:  # no docker client: nothing is known to be there
-            return {}
-        wanted = {_normal(r): r for r in refs}
-        found: dict[str, ImageInfo] = {}
-        for line in done.stdout.splitlines():
-            if line.count("\t") != 2:  # the blank line docker prints when nothing matched
-                continue
-            tags, digest, labels = line.split("\t", 2)
-            for tag in json.loads(tags) or []:
-                if _normal(tag) in wanted:
-                    found[wanted[_normal(tag)]] = ImageInfo(digest, json.loads(labels) or {})
-        return found
+            return []
+        return done.stdout.splitlines()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
         return lookup_all(refs, self.environ)
