@@ -175,3 +175,19 @@ def test_explain_names_each_change(tree: Path) -> None:
     ]
     assert explain(now["app"], before["app"]) == ["parent base changed"]
     assert explain(now["app"], None) == ["never built"]
+
+
+def test_a_locked_base_digest_is_an_input(tree: Path) -> None:
+    project = load_project(None, cwd=tree, environ={})
+    cache = HashCache.load(tree / ".stackbake/hashes.json")
+    names = list(project.spec.targets)
+
+    def with_lock(digest: str) -> dict[str, str]:
+        locked = {"docker.io/library/alpine:3.20": digest}
+        return {n: i.key for n, i in compute_keys(project.hierarchy, names, cache, locked).items()}
+
+    unlocked = {n: i.key for n, i in compute_keys(project.hierarchy, names, cache).items()}
+    one, two = with_lock("sha256:" + "1" * 64), with_lock("sha256:" + "2" * 64)
+    assert {n for n in names if one[n] != unlocked[n]} == {"base", "app"}
+    assert {n for n in names if one[n] != two[n]} == {"base", "app"}
+    assert with_lock("sha256:" + "1" * 64) == one
