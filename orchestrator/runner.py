@@ -112,7 +112,9 @@ class TargetRunner:
         if request.pull and request.contexts and not self.push:
             # BuildKit's --pull would look for the local pins in a registry too: fetch the
             # external bases here instead, and build without --pull.
-            bases = sorted({e.ref for e in self.requests.hierarchy.externals.get(name, [])})
+            # Locked bases are pinned by digest: nothing newer to fetch for them.
+            externals = self.requests.hierarchy.externals.get(name, [])
+            bases = sorted({e.ref for e in externals if e.normalized not in self.requests.locked})
             if bases:
                 on_line(f"pulling {', '.join(bases)} (--pull, with parents built in this run)")
                 result = phase(

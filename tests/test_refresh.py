@@ -16,6 +16,7 @@ from orchestrator.errors import SpecError
 from orchestrator.lockfile import load_lock
 from orchestrator.project import Project, load_project
 from orchestrator.refresh import run_lock, run_refresh
+from orchestrator.request import OutputMode
 from orchestrator.status import Phase
 from tests.helpers import write_tree
 
@@ -182,3 +183,31 @@ def test_a_base_without_a_platform_the_target_builds_is_refused(project: Project
         f"base/Dockerfile:1: FROM alpine:3.20: {ALPINE} has no linux/arm64 image (it has "
         "linux/amd64); target 'base' builds for it: change the target's platforms or its base"
     )
+
+
+def test_pull_does_not_fetch_a_locked_base_by_its_tag(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "builds.yaml": (
+                "version: 1\ntargets:\n  base: {context: base, tags: [r.example/base:1]}\n"
+                "  app: {context: app}\n"
+            ),
+            "base/Dockerfile": "FROM alpine:3.20\n",
+            "app/Dockerfile": ("FROM r.example/base:1\nCOPY --from=debian:12 /etc/os-release /\n"),
+        },
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    backend = FakeBackend(registry={ALPINE: A1})  # debian:12 is in no registry: not locked
+    out = io.StringIO()
+    code = run_build(
+        project,
+        options(mode=OutputMode(pull=True)),
+        backend,
+        stream=out,
+        interrupted=threading.Event(),
+    )
+    assert code == 0, out.getvalue()
+    assert [c[1] for c in backend.calls if c[0] == "pull"] == ["debian:12 "], backend.calls
+    app = next(r for r in backend.requests if r.target == "app")
+    assert app.pull is False
