@@ -74,9 +74,11 @@ def run_refresh(
         stream.write(f"on a moved base: {', '.join(hit)}, and what builds on them\n")
     if not dry_run:
         done.lock.save()
-        return run_build(
+        code = run_build(
             project, options, backend, stream=stream, interrupted=interrupted, lock=done.lock
         )
+        # A base that could not be resolved was not refreshed: the nightly job says so.
+        return code or (EXIT_FAILED if done.unresolved else EXIT_OK)
     state = project.spec.folder / STATE_DIR
     fresh = assess(
         h,

@@ -211,3 +211,13 @@ def test_pull_does_not_fetch_a_locked_base_by_its_tag(tmp_path: Path) -> None:
     assert [c[1] for c in backend.calls if c[0] == "pull"] == ["debian:12 "], backend.calls
     app = next(r for r in backend.requests if r.target == "app")
     assert app.pull is False
+
+
+def test_refresh_fails_when_a_base_could_not_be_resolved(project: Project) -> None:
+    backend = registry()
+    build(project, backend)
+    del backend.registry[DEBIAN]  # e.g. the registry's credentials expired
+    code, out = refresh(project, backend, dry_run=False)
+    assert code == 1
+    assert f"  {DEBIAN}: not found in its registry (or not allowed: docker login)" in out
+    assert out.splitlines()[-1].startswith("Done: 4 up-to-date in ")
