@@ -61,11 +61,16 @@ def lock_path(spec_path: Path) -> Path:
 def load_lock(path: Path) -> Lock:
     """The lock at `path`; an empty one when there is none. A damaged file is a
     SpecError naming the fix (it is generated: regenerate it)."""
+    fix = "restore it from version control, or delete it and run 'stackbake lock'"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Lock(path)
-    fix = "restore it from version control, or delete it and run 'stackbake lock'"
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SpecError(
+            [Problem(path, None, None, "", f"cannot read it ({reason}); {fix}")]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -74,7 +79,11 @@ def load_lock(path: Path) -> Lock:
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise SpecError([Problem(path, line, col, "", f"{problem}; {fix}")]) from None
     images = data.get("images") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != LOCK_VERSION
+        or not isinstance(images, dict | None)
+    ):
         raise SpecError([Problem(path, 1, None, "", f"not a version 1 stackbake lock; {fix}")])
     out = {}
     for ref, entry in (images or {}).items():

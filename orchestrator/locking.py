@@ -10,7 +10,7 @@ from orchestrator.backend.base import Backend
 from orchestrator.errors import Problem, SpecError
 from orchestrator.graph import ExternalBase, Hierarchy
 from orchestrator.lockfile import Lock, LockedImage
-from orchestrator.refs import parse_ref
+from orchestrator.refs import normalize_platform, parse_ref
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,9 @@ def _check_platforms(h: Hierarchy, bases: Uses, images: dict[str, LockedImage]) 
         if not have:
             continue
         for user, use in uses:
-            lacking = [p for p in h.spec.targets[user].platforms if p not in have]
+            offered = {normalize_platform(p) for p in have}
+            wanted = h.spec.targets[user].platforms
+            lacking = [p for p in wanted if normalize_platform(p) not in offered]
             if lacking and use.origin.base:
                 problems.append(
                     Problem(

@@ -13,7 +13,7 @@ import threading
 from typing import IO
 
 from orchestrator.backend.base import Backend
-from orchestrator.build import run_build
+from orchestrator.build import forced_targets, run_build
 from orchestrator.build_options import BuildOptions
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, display_path
 from orchestrator.history import STATE_DIR
@@ -85,7 +85,7 @@ def run_refresh(
         selected,
         backend,
         state,
-        forced={},
+        forced=forced_targets(project, selected, options),
         remote=options.mode.pushes,
         locked=done.lock.digests(),
     )

@@ -143,6 +143,18 @@ def platform_problem(text: str) -> str | None:
     return None
 
 
+DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
+def normalize_platform(text: str) -> str:
+    """containerd's normal form: `linux/arm64` and `linux/arm64/v8` are the same
+    platform (official indexes write the variant, specs usually do not)."""
+    parts = text.lower().split("/")
+    if len(parts) == 2 and parts[1] in DEFAULT_VARIANTS:
+        parts.append(DEFAULT_VARIANTS[parts[1]])
+    return "/".join(parts)
+
+
 def host_platform() -> str:
     """The platform a build without `platforms` targets: the engine's, assumed local."""
     import platform

@@ -62,6 +62,11 @@ def test_no_lock_is_an_empty_one(tmp_path: Path) -> None:
             "version control, or delete it and run 'stackbake lock'",
         ),
         (
+            "version: 1\nimages: [a, b]\n",
+            "builds.lock:1: not a version 1 stackbake lock; restore it from version control, "
+            "or delete it and run 'stackbake lock'",
+        ),
+        (
             "version: 2\n",
             "builds.lock:1: not a version 1 stackbake lock; restore it from version control, "
             "or delete it and run 'stackbake lock'",
@@ -81,3 +86,14 @@ def test_damaged_lock_names_the_fix(
     with pytest.raises(SpecError) as info:
         load_lock(tmp_path / "builds.lock")
     assert str(info.value) == message
+
+
+def test_an_unreadable_lock_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "builds.lock").write_bytes(b"version: 1\n\xff\xfe\n")
+    with pytest.raises(SpecError) as info:
+        load_lock(tmp_path / "builds.lock")
+    assert str(info.value).startswith("builds.lock: cannot read it (")
+    assert str(info.value).endswith(
+        "; restore it from version control, or delete it and run 'stackbake lock'"
+    )

@@ -221,3 +221,26 @@ def test_refresh_fails_when_a_base_could_not_be_resolved(project: Project) -> No
     assert code == 1
     assert f"  {DEBIAN}: not found in its registry (or not allowed: docker login)" in out
     assert out.splitlines()[-1].startswith("Done: 4 up-to-date in ")
+
+
+def test_a_platform_matches_the_variant_an_official_index_writes(project: Project) -> None:
+    arm = {"linux/amd64": BOTH["linux/amd64"], "linux/arm64/v8": BOTH["linux/arm64"]}
+    backend = FakeBackend(registry={ALPINE: A1, DEBIAN: D1}, platforms={A1: arm, D1: arm})
+    assert run_lock(project, backend, stream=io.StringIO()) == 0
+
+
+def test_refresh_dry_run_counts_forced_targets(project: Project) -> None:
+    backend = registry()
+    build(project, backend)
+    out = io.StringIO()
+    code = run_refresh(
+        project,
+        options(force=("other",)),
+        backend,
+        dry_run=True,
+        stream=out,
+        interrupted=threading.Event(),
+    )
+    assert code == 0
+    assert "built regardless: --force" in out.getvalue()
+    assert "nothing would be built" not in out.getvalue()

@@ -182,11 +182,11 @@ class BuildxBackend:
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         # Imported where used: python-on-whales costs ~0.25 s at start-up, and a run
         # whose targets are all up to date never needs it.
-        from python_on_whales import DockerException, docker
+        from python_on_whales import ClientNotFoundError, DockerException, docker
 
         try:
             info = docker.info()
-        except DockerException as exc:
+        except (DockerException, ClientNotFoundError) as exc:
             raise EngineError(
                 f"cannot reach the Docker engine ({_first_line(exc)}); start it "
                 "(scripts/engine-up.sh installs one on Debian) or set DOCKER_HOST"

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from orchestrator.backend.base import RemoteImage
+from orchestrator.errors import EngineError
 
 LOOKUPS_AT_ONCE = 8
 
@@ -47,7 +48,8 @@ def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
 
 def lookup(ref: str, environ: Mapping[str, str], *, tries: int = 3) -> RemoteImage | None:
     """The image `ref` names in its registry; None when absent or still unreachable after
-    `tries` (a reset connection or a 5xx is tried again, a "not found" is an answer)."""
+    `tries` (a reset connection or a 5xx is tried again, a "not found" is an answer).
+    No docker client or no buildx plugin is an EngineError, not an absent image."""
     for attempt in range(1, tries + 1):
         try:
             done = subprocess.run(
@@ -58,8 +60,14 @@ def lookup(ref: str, environ: Mapping[str, str], *, tries: int = 3) -> RemoteIma
                 check=False,
                 timeout=60,
             )
-        except (OSError, subprocess.TimeoutExpired):
+        except OSError as exc:
+            raise EngineError(f"cannot run the docker client ({exc.strerror or exc})") from None
+        except subprocess.TimeoutExpired:
             return None
+        if "is not a docker command" in done.stderr:
+            raise EngineError(
+                "the docker buildx plugin is not installed (scripts/engine-up.sh installs it)"
+            )
         if done.returncode == 0:
             try:
                 return remote_image(json.loads(done.stdout))
