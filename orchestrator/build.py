@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -15,7 +16,7 @@ from orchestrator.backend.base import Backend
 from orchestrator.build_options import BuildOptions
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, display_path
 from orchestrator.history import STATE_DIR, Durations
-from orchestrator.incremental import assess
+from orchestrator.incremental import Freshness, assess
 from orchestrator.labels import RunFacts
 from orchestrator.lockfile import Lock, load_lock, lock_path
 from orchestrator.locking import resolve
@@ -73,6 +74,25 @@ def forced_targets(project: Project, selected: list[str], options: BuildOptions)
     return forced
 
 
+def freshness(
+    project: Project,
+    selected: list[str],
+    options: BuildOptions,
+    backend: Backend,
+    locked: Mapping[str, str],
+) -> Freshness:
+    """Keys of the selection and which are up to date where this run publishes."""
+    return assess(
+        project.hierarchy,
+        selected,
+        backend,
+        project.spec.folder / STATE_DIR,
+        forced=forced_targets(project, selected, options),
+        remote=options.mode.pushes,
+        locked=locked,
+    )
+
+
 def locked_bases(
     project: Project, backend: Backend, selected: list[str], stream: IO[str], lock: Lock | None
 ) -> dict[str, str]:
@@ -128,15 +148,7 @@ def run_build(
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
     )
-    fresh = assess(
-        h,
-        selected,
-        backend,
-        state,
-        forced=forced_targets(project, selected, options),
-        remote=options.mode.pushes,
-        locked=locked,
-    )
+    fresh = freshness(project, selected, options, backend, locked)
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
     building = [n for n in selected if n not in fresh.current]

@@ -13,11 +13,9 @@ import threading
 from typing import IO
 
 from orchestrator.backend.base import Backend
-from orchestrator.build import forced_targets, run_build
+from orchestrator.build import freshness, run_build
 from orchestrator.build_options import BuildOptions
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, display_path
-from orchestrator.history import STATE_DIR
-from orchestrator.incremental import assess
 from orchestrator.lockfile import load_lock, lock_path
 from orchestrator.locking import Resolution, affected, lockable, resolve
 from orchestrator.project import Project
@@ -79,16 +77,7 @@ def run_refresh(
         )
         # A base that could not be resolved was not refreshed: the nightly job says so.
         return code or (EXIT_FAILED if done.unresolved else EXIT_OK)
-    state = project.spec.folder / STATE_DIR
-    fresh = assess(
-        h,
-        selected,
-        backend,
-        state,
-        forced=forced_targets(project, selected, options),
-        remote=options.mode.pushes,
-        locked=done.lock.digests(),
-    )
+    fresh = freshness(project, selected, options, backend, done.lock.digests())
     rebuild = [n for n in selected if n not in fresh.current]
     if rebuild:
         stream.write(render_plan(h, rebuild, hit, "text", fresh) + "\n")
