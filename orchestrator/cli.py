@@ -158,10 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _project(
-    args: argparse.Namespace, file: str | None = None, pinned: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    file: str | None = None,
+    pinned: Mapping[str, str] | None = None,
+    *,
+    remember: bool = False,
 ) -> Project:
     """The spec of -f (or `file`) with --var, --set, the environment, and `pinned` values
-    under the --var ones."""
+    under the --var ones. `remember`: builds keep validated files in `.stackbake/`."""
     try:
         pairs = [*args.var, *getattr(args, "var_after_command", [])]
         overrides = parse_assignments(pairs, "--var")
@@ -172,6 +176,7 @@ def _project(
         overrides={**(pinned or {}), **overrides},
         allow_outside_context=args.allow_outside_context,
         sets=[*args.set, *getattr(args, "set_after_command", [])],
+        remember=remember,
     )
 
 
@@ -187,7 +192,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.build import run_build
 
-    project = _project(args)
+    project = _project(args, remember=True)
     targets, with_dependents = tuple(args.targets), args.with_dependents
     if args.changed_since is not None:
         order = select(project.hierarchy, args.targets, with_dependents=with_dependents)
@@ -217,7 +222,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.refresh import run_refresh
 
-    project = _project(args)
+    project = _project(args, remember=True)
     options = build_options(args, tuple(args.targets), with_dependents=False)
     return with_signals(
         lambda stop: run_refresh(

@@ -29,10 +29,12 @@ def load_project(
     environ: Mapping[str, str] | None = None,
     allow_outside_context: bool = False,
     sets: Sequence[str] = (),
+    remember: bool = False,
 ) -> Project:
-    """Load, validate and graph a spec; raises SpecError with every problem found."""
+    """Load, validate and graph a spec; raises SpecError with every problem found.
+    `remember`: a build, which may skip re-validating files it found valid before."""
     root = find_spec(file, cwd or Path.cwd())
-    docs = load_documents(root)
+    docs = load_documents(root, remember=remember)
     spec = assemble(docs, overrides or {}, os.environ if environ is None else environ, sets)
     out = ProblemCollector()
     check_spec(spec, out, allow_outside_context=allow_outside_context)

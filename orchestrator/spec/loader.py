@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from pathlib import Path
 
+from orchestrator import __version__
 from orchestrator.errors import Problem, SpecError
+from orchestrator.history import STATE_DIR, write_atomic
+from orchestrator.spec.schema import schema_text
 from orchestrator.spec.validate import validate_document
 from orchestrator.spec.yamlpos import Document, load_yaml
 
@@ -35,15 +41,54 @@ def find_spec(explicit: str | None, cwd: Path) -> Path:
     )
 
 
-def load_documents(root: Path) -> list[Document]:
+class ValidFiles:
+    """Files already found schema-valid, by their bytes and the schema's: a spec that
+    did not change is not validated again (nor jsonschema imported), which is a tenth
+    of a no-op build. Only successes are remembered; a problem is always re-found."""
+
+    KEEP = 256
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / STATE_DIR / "valid.json"
+        self.salt = hashlib.sha256(f"{__version__}\0{schema_text()}".encode()).digest()
+        try:
+            known = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = []
+        self.known: list[str] = known if isinstance(known, list) else []
+        self.added = False
+
+    def key(self, file: Path) -> str:
+        try:
+            return hashlib.sha256(self.salt + file.read_bytes()).hexdigest()
+        except OSError:
+            return ""
+
+    def __contains__(self, key: str) -> bool:
+        return bool(key) and key in self.known
+
+    def add(self, key: str) -> None:
+        if key and key not in self.known:
+            self.known = [*self.known, key][-self.KEEP :]
+            self.added = True
+
+    def save(self) -> None:
+        if self.added:
+            with contextlib.suppress(OSError):  # read-only checkout: validate next time
+                write_atomic(self.path, json.dumps(self.known))
+
+
+def load_documents(root: Path, *, remember: bool = False) -> list[Document]:
     """The root document then its includes (depth first), each schema-valid.
 
     All schema problems of every file are gathered before raising, so a user fixes a
-    whole file in one go.
+    whole file in one go. `remember` (builds, which keep state in `.stackbake/` anyway):
+    skip files found valid before, and record the ones found valid now.
     """
     docs: list[Document] = []
     problems: list[Problem] = []
     seen: dict[Path, Document] = {}
+    valid = ValidFiles(root.parent) if remember else None
 
     def visit(path: Path, chain: tuple[Path, ...]) -> None:
         try:
@@ -53,7 +98,10 @@ def load_documents(root: Path) -> list[Document]:
             return
         seen[path] = doc
         docs.append(doc)
-        file_problems = validate_document(doc)
+        key = valid.key(path) if valid else ""
+        file_problems = [] if valid and key in valid else validate_document(doc)
+        if valid and not file_problems:
+            valid.add(key)
         problems.extend(file_problems)
         if file_problems or not isinstance(doc.data, dict):
             return
@@ -76,4 +124,6 @@ def load_documents(root: Path) -> list[Document]:
     visit(root, ())
     if problems:
         raise SpecError(problems)
+    if valid:
+        valid.save()
     return docs

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import Problem
 from orchestrator.hints import did_you_mean
 from orchestrator.spec.schema import known_keys, schema, target_schema
 from orchestrator.spec.yamlpos import Document, PathT
+
+if TYPE_CHECKING:  # jsonschema costs ~40 ms to import: only when a file is validated
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -50,7 +51,7 @@ def _show(value: Any) -> str:
     return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
-Humaniser = Callable[[ValidationError, Document], list[Problem]]
+Humaniser = Callable[["ValidationError", Document], list[Problem]]
 
 
 def _path(error: ValidationError) -> PathT:
@@ -209,6 +210,8 @@ def validate_document(doc: Document) -> list[Problem]:
     """All schema problems of one loaded file, each placed at its line and column."""
     global _validator  # noqa: PLW0603 - built once, reused for every file
     if _validator is None:
+        from jsonschema import Draft202012Validator
+
         _validator = Draft202012Validator(schema())
     problems = humanise(_validator.iter_errors(doc.data), doc)
     unique = list(dict.fromkeys(problems))
