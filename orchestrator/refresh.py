@@ -80,7 +80,7 @@ def run_refresh(
     fresh = freshness(project, selected, options, backend, done.lock.digests())
     rebuild = [n for n in selected if n not in fresh.current]
     if rebuild:
-        stream.write(render_plan(h, rebuild, hit, "text", fresh) + "\n")
+        stream.write(render_plan(h, rebuild, rebuild, "text", fresh) + "\n")
     else:
         stream.write("every selected target is up to date: nothing would be built\n")
     stream.write("dry run: the lock was not written, nothing was built\n")

@@ -126,6 +126,7 @@ def test_refresh_dry_run_shows_the_subtree_and_writes_nothing(project: Project) 
     assert f"base {ALPINE} changed: {A1} -> {A2}" in out
     assert "parent base changed" in out
     assert "other" not in out, "up-to-date targets are not listed"
+    assert "needed by the selection" not in out, "every listed target would build"
     assert lines[-1] == "dry run: the lock was not written, nothing was built"
 
 
