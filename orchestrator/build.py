@@ -25,7 +25,7 @@ from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, Quie
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import print_summary
-from orchestrator.request import OutputMode, RequestFactory, image_names
+from orchestrator.request import OutputMode, RequestFactory, image_names, output_kind
 from orchestrator.runner import RetryPolicy, TargetRunner
 from orchestrator.schedule import Schedule
 from orchestrator.scheduler import Run
@@ -46,8 +46,7 @@ def check_outputs(project: Project, selected: list[str], mode: OutputMode) -> No
             "there is nothing to push to; give them tags, or leave them out of the selection"
         )
     for output in mode.outputs:
-        kind = dict(p.partition("=")[::2] for p in output.split(",")).get("type", "")
-        if kind in IMAGE_OUTPUTS:
+        if output_kind(output) in IMAGE_OUTPUTS:
             continue
         parents = [n for n in selected if any(c in selected for c in project.hierarchy.children(n))]
         if parents:

@@ -45,8 +45,17 @@ class OutputMode:
         return tuple(out)
 
 
+def output_kind(output: str) -> str:
+    """The exporter a buildx `--output` spec names (`type=local,dest=out` -> `local`)."""
+    return output_attrs(output).get("type", "")
+
+
+def output_attrs(output: str) -> dict[str, str]:
+    return dict(p.partition("=")[::2] for p in output.split(","))
+
+
 def _publishes(output: str) -> bool:
-    attrs = dict(p.partition("=")[::2] for p in output.split(","))
+    attrs = output_attrs(output)
     return attrs.get("type") == "registry" or attrs.get("push", "").lower() == "true"
 
 
@@ -150,11 +159,7 @@ class RequestFactory:
 
     def names_images(self) -> bool:
         """Whether builds land as images in the store, where `--tag` names them."""
-        kinds = [
-            dict(p.partition("=")[::2] for p in o.split(",")).get("type", "")
-            for o in (self.mode.local_outputs())
-        ]
-        return all(k in ("image", "docker") for k in kinds)
+        return all(output_kind(o) in ("image", "docker") for o in self.mode.local_outputs())
 
     def build(
         self, name: str, digests: Mapping[str, str], token: str, release: Sequence[str] = ()

@@ -128,14 +128,10 @@ class TargetRunner:
         if not result.ok:
             return self._failed(Phase.BUILD, result, len(attempts))
         digest = result.digest
-        fresh, h = self.fresh, self.requests.hierarchy
-        builds_on_it = fresh is None or any(
-            c in fresh.inputs and c not in fresh.current for c in h.children(name)
-        )
-        pins = [pin_tag(target, digest)] if digest and builds_on_it and not self.push else []
-        if pins:
+        pins = [pin_tag(target, digest)] if digest and self._pinned(name) else []
+        if digest and pins:
             # Children are pinned to this name (see request.pin): nothing else moves it.
-            self.backend.tag(digest or "", pins)
+            self.backend.tag(digest, pins)
             self.leftovers.extend(pins)
         if target.test:
             test = self.requests.test(name, digests)
@@ -157,6 +153,15 @@ class TargetRunner:
             self.fresh.record(name)
         return Outcome(Status(Kind.BUILT), digest, len(attempts))
 
+    def _pinned(self, name: str) -> bool:
+        """Whether a child builds on `name` in this run, locally: it needs a pin tag."""
+        fresh, h = self.fresh, self.requests.hierarchy
+        if self.push:
+            return False  # children are pinned to REPO@digest in the registry
+        return fresh is None or any(
+            c in fresh.inputs and c not in fresh.current for c in h.children(name)
+        )
+
     def _up_to_date(
         self, name: str, on_line: Callable[[str], None], cancel: CancelToken
     ) -> Outcome:
@@ -174,10 +179,7 @@ class TargetRunner:
                 if not result.ok:
                     return self._failed(Phase.PUSH, result, 1)
         else:
-            builds_on_it = any(
-                c in fresh.inputs and c not in fresh.current for c in h.children(name)
-            )
-            pins = [pin_tag(target, digest)] if builds_on_it else []
+            pins = [pin_tag(target, digest)] if self._pinned(name) else []
             if missing or pins:
                 self.backend.tag(digest, [*missing, *pins])
                 self.leftovers.extend(pins)
