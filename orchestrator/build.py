@@ -30,6 +30,7 @@ from orchestrator.runner import RetryPolicy, TargetRunner
 from orchestrator.schedule import Schedule
 from orchestrator.scheduler import Run
 from orchestrator.selection import expand_names, select
+from orchestrator.session import open_session
 from orchestrator.spec.checks import check_secrets
 from orchestrator.status import Kind
 
@@ -161,12 +162,16 @@ def run_build(
         )
     keys = {n: fresh.key(n) for n in selected}
     factory = RequestFactory(h, options.mode, facts, state / "logs", keys, locked)
+    session = open_session(
+        factory, fresh, backend, building, per_target=options.per_target, jobs=options.jobs
+    )
     runner = TargetRunner(
         backend,
         factory,
         push=options.mode.pushes,
         retry=RetryPolicy(options.retries, options.retry_base_s),
         fresh=fresh,
+        session=session,
     )
     schedule = Schedule(h.dag.subgraph(selected).copy(), durations.load(), options.jobs)
     record = RunRecord(
@@ -187,13 +192,20 @@ def run_build(
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"
         console = Console(file=stream, highlight=False, width=200)
     with choose_display(options.progress, console, record, stream) as display:
-        for event in Run(schedule, runner, options.fail_fast, interrupted).events():
-            record.apply(event)
-            display.handle(event)
+        if session is not None:
+            session.start()
+        try:
+            for event in Run(schedule, runner, options.fail_fast, interrupted).events():
+                record.apply(event)
+                display.handle(event)
+        finally:
+            if session is not None:
+                session.close()
+                runner.leftovers.extend(session.leftovers())
     record.finished = time.time()
     record.interrupted = interrupted.is_set()
     if runner.leftovers:  # staging and pin tags served this run's children: drop the names
-        backend.untag(runner.leftovers)
+        backend.untag(sorted(set(runner.leftovers)))
 
     durations.save(
         {

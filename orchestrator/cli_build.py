@@ -31,7 +31,7 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
         type=_positive,
         default=default_jobs(),
         metavar="N",
-        help=f"builds at once (default here: {default_jobs()})",
+        help=f"targets at once (default here: {default_jobs()}); -j 1 builds them one by one",
     )
     p.add_argument(
         "--fail-fast", action="store_true", help="start no new build after the first failure"
@@ -63,6 +63,11 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pull", action="store_true", help="always pull external bases")
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
+    p.add_argument(
+        "--per-target",
+        action="store_true",
+        help="build each target in its own buildx build, not all in one BuildKit session",
+    )
 
 
 def build_options(
@@ -87,6 +92,7 @@ def build_options(
         report=args.report,
         junit=args.junit,
         force=tuple(args.force),
+        per_target=args.per_target,
     )
 
 

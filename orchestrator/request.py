@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.backend.bake import LINK
 from orchestrator.backend.base import BuildRequest
 from orchestrator.graph import Hierarchy
-from orchestrator.labels import KEY_LABEL, RunFacts, automatic_labels
+from orchestrator.labels import KEY_LABEL, PREFIX, RunFacts, automatic_labels
 from orchestrator.model import CacheEntry, Target
 from orchestrator.refs import context_key, parse_ref
 from orchestrator.status import Phase
@@ -125,9 +126,12 @@ class RequestFactory:
             attrs.setdefault("scope", target.name)
         return ",".join(f"{k}={v}" for k, v in attrs.items())
 
-    def contexts(self, target: Target, digests: Mapping[str, str]) -> dict[str, str]:
-        """Named contexts that pin: parents built in this run to their digests, external
-        bases to the digests in the lock (resolved in their registries)."""
+    def contexts(
+        self, target: Target, digests: Mapping[str, str], linked: Collection[str] = ()
+    ) -> dict[str, str]:
+        """Named contexts that pin: parents built in this run to their digests (or,
+        `linked`, to their build in the same session), external bases to the digests in
+        the lock (resolved in their registries)."""
         h = self.hierarchy
         contexts = {}
         for external in h.externals.get(target.name, []):
@@ -136,13 +140,15 @@ class RequestFactory:
                 repository = parse_ref(external.normalized).repository
                 contexts[context_key(external.ref)] = f"docker-image://{repository}@{digest}"
         for parent in h.parents(target.name):
-            if parent not in digests:
+            if parent in linked:
+                source = LINK + parent
+            elif parent in digests:
+                source = pin(h.spec.targets[parent], digests[parent], pushed=self.mode.pushes)
+            else:
                 continue  # not in this run's selection: built from its tag as usual
             for origin in h.origins(parent, target.name):
                 if origin.ref:
-                    contexts[context_key(origin.ref)] = pin(
-                        h.spec.targets[parent], digests[parent], pushed=self.mode.pushes
-                    )
+                    contexts[context_key(origin.ref)] = source
         return contexts
 
     def base(self, target: Target, digests: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -162,14 +168,24 @@ class RequestFactory:
         return all(output_kind(o) in ("image", "docker") for o in self.mode.local_outputs())
 
     def build(
-        self, name: str, digests: Mapping[str, str], token: str, release: Sequence[str] = ()
+        self,
+        name: str,
+        digests: Mapping[str, str],
+        token: str | None,
+        release: Sequence[str] = (),
+        linked: Collection[str] = (),
     ) -> BuildRequest:
-        """The main build: named by a staging tag, and by `release` (its tags, when it has
-        no test stage to pass first)."""
+        """The main build: named by a staging tag (`token`), and by `release` (its tags,
+        when it has no test stage to pass first). `linked`: parents built in the same
+        session, whose digest nobody knows yet (no base.digest label)."""
         target = self.hierarchy.spec.targets[name]
-        tags = (staging_tag(target, token), *release)
+        tags = (*([staging_tag(target, token)] if token else []), *release)
         base_name, base_digest = self.base(target, digests)
         labels = automatic_labels(name, target.tags, self.facts, base_name, base_digest)
+        if any(self.hierarchy.edge_kind(p, name) == "from" for p in linked):
+            # Built in the same session: no digest yet. Blank, not the one inherited
+            # from the parent's own labels (its base's).
+            labels[f"{PREFIX}base.digest"] = ""
         labels |= target.labels
         if name in self.keys:
             labels[KEY_LABEL] = self.keys[name]
@@ -177,6 +193,7 @@ class RequestFactory:
             target,
             Phase.BUILD,
             digests,
+            linked=linked,
             stage=target.stage,
             tags=tags,
             labels=labels,
@@ -206,6 +223,7 @@ class RequestFactory:
         phase: Phase,
         digests: Mapping[str, str],
         *,
+        linked: Collection[str] = (),
         stage: str | None,
         tags: tuple[str, ...],
         labels: Mapping[str, str],
@@ -231,7 +249,7 @@ class RequestFactory:
             no_cache=target.no_cache or self.mode.no_cache,
             pull=target.pull or self.mode.pull,
             builder=target.builder or self.mode.builder,
-            contexts=self.contexts(target, digests),
+            contexts=self.contexts(target, digests, linked),
             outputs=outputs,
             load=load,
             log_file=self.logs / f"{target.name}.log",

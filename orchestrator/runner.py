@@ -15,6 +15,7 @@ from orchestrator.events import LogLine, Retrying, Started
 from orchestrator.incremental import Freshness
 from orchestrator.request import RequestFactory, image_names, key_tag, pin_tag, staging_tag
 from orchestrator.scheduler import Emit, Outcome
+from orchestrator.session import Session
 from orchestrator.status import Kind, Phase, Status
 
 
@@ -40,6 +41,7 @@ class TargetRunner:
     clock: Callable[[], float] = time.time
     fresh: Freshness | None = None  # keys and existing images; None: build everything
     leftovers: list[str] = field(default_factory=list)  # staging, pin, key tags: removed
+    session: Session | None = None  # the targets that build together (see session.py)
 
     def _phase(
         self,
@@ -90,9 +92,9 @@ class TargetRunner:
         def phase(which: Phase, call: Callable[[], BuildResult]) -> BuildResult:
             return self._phase(name, which, emit=emit, cancel=cancel, call=call, attempts=attempts)
 
-        log = self.requests.logs / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("", encoding="utf-8")
+        in_session = self.session is not None and name in self.session
+        if not in_session:  # a session writes its targets' logs from its start
+            self._new_log(name)
 
         if self.fresh is not None:
             if name in self.fresh.current:
@@ -108,32 +110,36 @@ class TargetRunner:
         request = self.requests.build(
             name, digests, staging.rsplit("-", 1)[1], [*release, *keyed] if direct else []
         )
-        self.leftovers.append(staging)  # children may build on it: removed after the run
         if request.pull and request.contexts and not self.push:
-            # BuildKit's --pull would look for the local pins in a registry too: fetch the
-            # external bases here instead, and build without --pull.
-            # Locked bases are pinned by digest: nothing newer to fetch for them.
-            externals = self.requests.hierarchy.externals.get(name, [])
-            bases = sorted({e.ref for e in externals if e.normalized not in self.requests.locked})
-            if bases:
-                on_line(f"pulling {', '.join(bases)} (--pull, with parents built in this run)")
-                result = phase(
-                    Phase.BUILD,
-                    lambda: self.backend.pull(bases, target.platforms, on_line, cancel),
-                )
-                if not result.ok:
-                    return self._failed(Phase.BUILD, result, len(attempts))
+            failed = self._prefetch(name, on_line, cancel, phase)
+            if failed is not None:
+                return self._failed(Phase.BUILD, failed, len(attempts))
             request = dataclasses.replace(request, pull=False)
-        result = phase(Phase.BUILD, lambda: self.backend.build(request, on_line, cancel))
+
+        def alone() -> BuildResult:
+            self.leftovers.append(staging)  # children may build on it: removed after the run
+            return self.backend.build(request, on_line, cancel)
+
+        build, by_session = alone, [False]
+        if in_session:
+            build = self._session_first(
+                name, digests=digests, on_line=on_line, cancel=cancel, alone=alone, by=by_session
+            )
+        result = phase(Phase.BUILD, build)
         if not result.ok:
             return self._failed(Phase.BUILD, result, len(attempts))
         digest = result.digest
-        pins = [pin_tag(target, digest)] if digest and self._pinned(name) else []
+        if by_session[0]:  # named as the session named it
+            direct = self.session is not None and name in self.session.direct
+        # A session links children to their parents: no pin (see _pin_parents).
+        pins = [pin_tag(target, digest)] if digest and not in_session and self._pinned(name) else []
         if digest and pins:
             # Children are pinned to this name (see request.pin): nothing else moves it.
             self.backend.tag(digest, pins)
             self.leftovers.extend(pins)
         if target.test:
+            if in_session:
+                self._pin_parents(name, digests)
             test = self.requests.test(name, digests)
             result = phase(Phase.TEST, lambda: self.backend.build(test, on_line, cancel))
             if not result.ok:
@@ -152,6 +158,70 @@ class TargetRunner:
         if self.fresh is not None:
             self.fresh.record(name)
         return Outcome(Status(Kind.BUILT), digest, len(attempts))
+
+    def _prefetch(
+        self,
+        name: str,
+        on_line: Callable[[str], None],
+        cancel: CancelToken,
+        phase: Callable[[Phase, Callable[[], BuildResult]], BuildResult],
+    ) -> BuildResult | None:
+        """BuildKit's --pull would look for the local pins in a registry too: fetch the
+        external bases here instead (the build then runs without --pull). Locked bases
+        are pinned by digest: nothing newer to fetch for them. The failure, if any."""
+        externals = self.requests.hierarchy.externals.get(name, [])
+        bases = sorted({e.ref for e in externals if e.normalized not in self.requests.locked})
+        if not bases:
+            return None
+        platforms = self.requests.hierarchy.spec.targets[name].platforms
+        on_line(f"pulling {', '.join(bases)} (--pull, with parents built in this run)")
+        result = phase(Phase.BUILD, lambda: self.backend.pull(bases, platforms, on_line, cancel))
+        return None if result.ok else result
+
+    def _new_log(self, name: str) -> None:
+        log = self.requests.logs / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("", encoding="utf-8")
+
+    def _session_first(
+        self,
+        name: str,
+        *,
+        digests: Mapping[str, str],
+        on_line: Callable[[str], None],
+        cancel: CancelToken,
+        alone: Callable[[], BuildResult],
+        by: list[bool],
+    ) -> Callable[[], BuildResult]:
+        """The build phase of a session's target: the session's result first; a target
+        the session did not finish, or a retry, builds alone, pinned to its parents."""
+        asked = [False]
+
+        def build() -> BuildResult:
+            if not asked[0]:
+                asked[0] = True
+                assert self.session is not None
+                got = self.session.wait(name, on_line, cancel)
+                if got is not None:
+                    by[0] = got.ok
+                    return got
+                on_line("the session stopped before this target was built: building it alone")
+            self._pin_parents(name, digests)
+            return alone()
+
+        return build
+
+    def _pin_parents(self, name: str, digests: Mapping[str, str]) -> None:
+        """Pin tags for the parents a session built (it made none): a build of `name`
+        on its own, or its test stage, is pinned to them by digest (see request.pin)."""
+        h = self.requests.hierarchy
+        if self.push:
+            return  # pinned to REPO@digest in the registry
+        for parent in h.parents(name):
+            if parent in digests:
+                pin = pin_tag(h.spec.targets[parent], digests[parent])
+                self.backend.tag(digests[parent], [pin])
+                self.leftovers.append(pin)
 
     def _pinned(self, name: str) -> bool:
         """Whether a child builds on `name` in this run, locally: it needs a pin tag."""

@@ -94,6 +94,15 @@ class RemoteImage:
     platforms: Mapping[str, str] = field(default_factory=dict)  # "linux/amd64" -> digest
 
 
+class SessionSink(Protocol):
+    """Where a session's output goes: each line (with the target it belongs to, if any)
+    and each target's result as soon as it is known."""
+
+    def line(self, target: str | None, line: str) -> None: ...
+
+    def done(self, target: str, result: BuildResult) -> None: ...
+
+
 class Backend(Protocol):
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         """Raise EngineError when the engine cannot do this run: unreachable, a
@@ -103,6 +112,19 @@ class Backend(Protocol):
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         """Run one build; never raises for a failed build, only returns."""
+        ...
+
+    def bake(
+        self,
+        requests: Sequence[BuildRequest],
+        sink: SessionSink,
+        cancel: CancelToken,
+        folder: Path,
+    ) -> None:
+        """Run these builds in one session (a `target:<name>` context is another of
+        them); tell `sink` of each line and each result as it comes. Returns when the
+        session ended; a target with no result was stopped by another's failure.
+        `folder`: where the session's own files go (the generated bake file)."""
         ...
 
     def push(

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from orchestrator.backend.bake import Demux, bake_argv, bake_names, definition, finish
 from orchestrator.backend.base import (
     BuildRequest,
     BuildResult,
@@ -33,10 +34,12 @@ from orchestrator.backend.base import (
     ImageInfo,
     OnLine,
     RemoteImage,
+    SessionSink,
 )
 from orchestrator.backend.redact import Redactor
 from orchestrator.backend.registry import lookup_all
 from orchestrator.errors import EngineError
+from orchestrator.history import write_atomic
 from orchestrator.refs import BadReference, parse_ref
 
 TAIL = 30
@@ -236,6 +239,36 @@ class BuildxBackend:
             if metadata.is_file():
                 digest = json.loads(metadata.read_text() or "{}").get("containerimage.digest")
             return BuildResult(True, digest=digest, log_tail=tuple(tail))
+
+    def bake(
+        self,
+        requests: Sequence[BuildRequest],
+        sink: SessionSink,
+        cancel: CancelToken,
+        folder: Path,
+    ) -> None:
+        # `docker buildx bake` as a child process, for the same reasons as build(): a
+        # process group to stop, and its output line by line (see backend/bake.py). The
+        # bake file stays in `folder` after the run: `docker buildx bake -f` reruns it.
+        env = dict(self.environ)
+        redactor = Redactor.for_secrets([s for r in requests for s in r.secrets], env)
+        names = bake_names([r.target for r in requests])
+        demux = Demux({bake: target for target, bake in names.items()}, sink)
+        builders = {r.builder for r in requests}
+        file, metadata = folder / "_session.bake.json", folder / "_session.metadata.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        metadata.unlink(missing_ok=True)
+        write_atomic(file, json.dumps(definition(requests, names), indent=1) + "\n")
+        argv = bake_argv(
+            file,
+            metadata,
+            builder=builders.pop() if len(builders) == 1 else None,
+            load=any(r.load for r in requests),
+        )
+        code, _ = run_streaming(
+            argv, env, on_line=demux.feed, cancel=cancel, redactor=redactor, log_file=None
+        )
+        finish(demux, code, metadata, cancel, classify)
 
     def _each(
         self, commands: Sequence[tuple[str, list[str]]], on_line: OnLine, cancel: CancelToken

@@ -6,6 +6,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from orchestrator.backend.base import (
     BuildRequest,
@@ -14,6 +15,7 @@ from orchestrator.backend.base import (
     ImageInfo,
     OnLine,
     RemoteImage,
+    SessionSink,
 )
 from orchestrator.status import Phase
 
@@ -86,17 +88,53 @@ class FakeBackend:
         return BuildResult(True, digest=fake_digest(f"{target}/{phase}"))
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        if request.phase is Phase.BUILD and request.outputs == ("type=cacheonly",):
+            self._attempt("prime", request.target)  # a session's primer: no script of its own
+            return BuildResult(True)
         op = "build" if request.phase is Phase.BUILD else "test"
         attempt = self._attempt(op, request.target)
         with self._lock:
             self.requests.append(request)
+            if op == "build":  # a build after a session: its scripts continue
+                attempt += sum(1 for o, t, _ in self.calls if (o, t) == ("bake", request.target))
         result = self._play(request.target, request.phase, attempt, on_line, cancel)
         if result.ok and request.phase is Phase.BUILD:
-            with self._lock:
-                for tag in request.tags:
-                    self.images[tag] = result.digest or ""
-                self.labels[result.digest or ""] = dict(request.labels)
+            self._store(request, result)
         return result
+
+    def _store(self, request: BuildRequest, result: BuildResult) -> None:
+        with self._lock:
+            for tag in request.tags:
+                self.images[tag] = result.digest or ""
+            self.labels[result.digest or ""] = dict(request.labels)
+
+    def bake(
+        self,
+        requests: Sequence[BuildRequest],
+        sink: SessionSink,
+        cancel: CancelToken,
+        folder: Path,
+    ) -> None:
+        """One target after the other, in the order given (the session's), as bake
+        would: the first failure ends the session, the targets after it get nothing."""
+        for request in requests:
+            with self._lock:
+                self.requests.append(request)
+                self.calls.append(("bake", request.target, 1))
+                calls = [t for o, t, _ in self.calls if o in ("build", "bake")]
+            name = request.target
+
+            def on_line(line: str, name: str = name) -> None:
+                sink.line(name, line)
+
+            result = self._play(name, Phase.BUILD, calls.count(name), on_line, cancel)
+            if result.cancelled:
+                return
+            if result.ok:
+                self._store(request, result)
+            sink.done(name, result)
+            if not result.ok:
+                return
 
     def push(
         self, target: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken

@@ -14,6 +14,7 @@ from tests.e2e.hierarchy import (
     ALL_TARGETS,
     TEST_STAGE_ECHO,
     Hierarchy,
+    Run,
     build,
     fixture_tree,
     images_removed_after,
@@ -44,11 +45,29 @@ def in_registry(image: str) -> bool:
     return True
 
 
-def test_a_failure_blocks_its_descendants_only(tree: Hierarchy, tmp_path: Path) -> None:
+def check_blocked_log(tree: Hierarchy, run: Run, *, per_target: bool) -> None:
+    """worker, blocked, has no log of its own built alone; in a session BuildKit began on
+    it, but none of its steps could finish. And bake's cancelled targets were built alone."""
+    worker_log = tree.folder / ".stackbake/logs/worker.log"
+    if per_target:
+        assert not worker_log.exists()
+        return
+    assert "exporting to image" not in worker_log.read_text(encoding="utf-8")
+    stopped = "the session stopped before this target was built: building it alone"
+    alone = [n for n in ALL_TARGETS if f"[{n}] {stopped}" in run.out]
+    assert alone, "bake cancelled nobody: the test shows no failure isolation"
+
+
+@pytest.mark.parametrize("per_target", [False, True], ids=["session", "per-target"])
+def test_a_failure_blocks_its_descendants_only(
+    tree: Hierarchy, tmp_path: Path, per_target: bool
+) -> None:
     # tools (level 1) fails; worker builds on it; everything else is independent of it.
+    # In a session bake cancels the rest at the failure: they must still be built.
     tree.append("tools", "RUN echo about to fail && exit 3\n")
     step_summary = tmp_path / "step-summary.md"
-    run = build(tree, env={"GITHUB_STEP_SUMMARY": str(step_summary)})
+    flags = ["--per-target"] if per_target else []
+    run = build(tree, *flags, env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert run.code == 1, run.explain()
 
     expected = dict.fromkeys(ALL_TARGETS, "built") | {"tools": "failed", "worker": "blocked"}
@@ -61,7 +80,7 @@ def test_a_failure_blocks_its_descendants_only(tree: Hierarchy, tmp_path: Path) 
     assert "exit code: 3" in tools["reason"], tools
     assert worker["blocked_by"] == ["tools"]
     assert worker["started"] is None, "a blocked target never starts"
-    assert not (tree.folder / ".stackbake/logs/worker.log").exists()
+    check_blocked_log(tree, run, per_target=per_target)
     report = run.report
     assert report["result"] == "failed"
     assert report["counts"] == {

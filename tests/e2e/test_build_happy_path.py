@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,8 +45,23 @@ def when(stamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(stamp)
 
 
-def test_build_everything(tree: Hierarchy) -> None:
-    run = build(tree)
+def layers(ref: str) -> list[str]:
+    return list(image_inspect(ref)["RootFS"]["Layers"])
+
+
+def check_lineage(tree: Hierarchy, targets: dict[str, Any], *, per_target: bool) -> None:
+    for child, parent in (("runtime", "base"), ("app", "runtime"), ("service", "checked")):
+        labels = labels_of(tree.tag(child))
+        assert labels[f"{LABEL}base.name"] == tree.tag(parent), child
+        digest = targets[parent]["digest"] if per_target else ""
+        assert labels[f"{LABEL}base.digest"] == digest, child
+        below = layers(tree.tag(parent))
+        assert layers(tree.tag(child))[: len(below)] == below, child
+
+
+@pytest.mark.parametrize("per_target", [False, True], ids=["session", "per-target"])
+def test_build_everything(tree: Hierarchy, per_target: bool) -> None:
+    run = build(tree, *(["--per-target"] if per_target else []))
     print(f"\nhappy-path cold build: {run.seconds:.1f} s wall\n{summary_of(run.out)}")
     assert run.code == 0, run.explain()
     assert run.err == "", run.explain()
@@ -113,17 +129,19 @@ def test_build_everything(tree: Hierarchy) -> None:
     )
 
     # OCI labels: title and date on every image, the base by name and by the very
-    # digest this run built it with.
+    # digest this run built it with (in a session: blank, the parent's digest being
+    # unknown when the child starts). Either way the child's layers are the parent's
+    # image's layers and its own on top.
     for name in ALL_TARGETS:
         labels = labels_of(tree.tag(name))
         assert labels[f"{LABEL}title"] == name
         created = when(labels[f"{LABEL}created"].replace("Z", "+00:00"))
         assert abs(created.timestamp() - when(report["started"]).timestamp()) < 5
-    for child, parent in (("runtime", "base"), ("app", "runtime"), ("service", "checked")):
-        labels = labels_of(tree.tag(child))
-        assert labels[f"{LABEL}base.name"] == tree.tag(parent), child
-        assert labels[f"{LABEL}base.digest"] == targets[parent]["digest"], child
+    check_lineage(tree, targets, per_target=per_target)
     assert labels_of(tree.tag("worker"))[f"{LABEL}base.name"] == tree.seed
+
+    # The session's own lines, or none without one.
+    assert (tree.folder / ".stackbake/logs/_session.log").exists() is not per_target
 
     # The summary at the end of stdout.
     summary = summary_of(run.out)

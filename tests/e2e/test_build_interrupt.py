@@ -36,12 +36,13 @@ def sleeps() -> set[int]:
 
 
 def our_buildx(h: Hierarchy) -> list[str]:
-    """`docker buildx build` processes of this test's fixture folder (other builds may
+    """`docker buildx build` (one target) and `bake` (a session, its bake file in the
+    fixture's .stackbake/logs) processes of this test's fixture folder (other builds may
     run on this engine at the same time)."""
     return [
         f"{pid} {args}"
         for pid, args in processes()
-        if "buildx" in args and " build " in args and str(h.folder) in args
+        if "buildx" in args and (" build " in args or " bake " in args) and str(h.folder) in args
     ]
 
 

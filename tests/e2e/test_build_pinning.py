@@ -80,3 +80,26 @@ def test_the_child_gets_the_new_parent_not_the_stale_tag(tree: Hierarchy, tmp_pa
     assert labels_of(tree.tag("tools"))["org.opencontainers.image.base.digest"] == base_digest
     log = (tree.folder / run.targets["tools"]["log"]).read_text(encoding="utf-8")
     assert f":stackbake-{base_digest.split(':')[1]}" in log, "tools was not pinned by digest"
+
+
+def test_in_a_session_the_child_is_built_on_the_parent_of_the_session(
+    tree: Hierarchy, tmp_path: Path
+) -> None:
+    """Without --pull both targets build in one session: tools is linked to base's build
+    there (target:base), never to what base's tag names."""
+    first = build(tree, "tools", tag="first")
+    assert first.code == 0, first.explain()
+    _, stale = make_stale(tree, tmp_path)
+    new = f"NEW-{uuid.uuid4().hex}"
+    (tree.folder / "base/base.txt").write_text(f"base {new}\n", encoding="utf-8")
+    run = build(tree, "tools", tag="second")
+    assert run.code == 0, run.explain()
+    assert statuses(run) == {"base": "built", "tools": "built"}
+    assert (tree.folder / ".stackbake/logs/_session.log").is_file(), "no session"
+    base_digest = run.targets["base"]["digest"]
+    assert base_digest != stale
+    assert image_inspect(tree.tag("base"))["Id"] == base_digest, "release tag not moved"
+    assert run_in(tree.tag("tools"), "cat /opt/tools/VERSION") == f"tools base {new}\n"
+    base_layers = image_inspect(tree.tag("base"))["RootFS"]["Layers"]
+    assert image_inspect(tree.tag("tools"))["RootFS"]["Layers"][: len(base_layers)] == base_layers
+    assert labels_of(tree.tag("tools"))["org.opencontainers.image.base.digest"] == ""
