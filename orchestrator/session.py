@@ -97,7 +97,12 @@ class Session:
         roots.sort(key=lambda n: -below[n])
         return [
             dataclasses.replace(
-                self.requests[n], tags=(), outputs=("type=cacheonly",), cache_to=(), load=False
+                self.requests[n],
+                tags=(),
+                outputs=("type=cacheonly",),
+                cache_to=(),
+                load=False,
+                log_file=None,  # the session writes the target's log
             )
             for n in roots[:PRIMERS]
         ]

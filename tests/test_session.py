@@ -4,6 +4,7 @@ a transient error, an interrupt)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections.abc import Callable
@@ -120,6 +121,11 @@ def test_one_session_builds_everything_and_each_runner_reports_its_target(
         ("bake", "app", 1),
     ]
     assert (project.spec.folder / ".stackbake/logs/py.log").read_text() == "#7 [py 1/2] RUN make\n"
+    [primer] = backend.primed
+    sent = next(r for r in backend.requests if r.target == "base")
+    assert primer == dataclasses.replace(
+        sent, tags=(), outputs=("type=cacheonly",), log_file=None, cache_to=(), load=False
+    )
 
 
 def test_children_link_to_their_parents_and_only_untested_lines_get_release_tags(

@@ -39,6 +39,7 @@ class FakeBackend:
     scripts: dict[tuple[str, Phase], list[Script]] = field(default_factory=dict)
     calls: list[tuple[str, str, int]] = field(default_factory=list)  # (op, target, attempt)
     requests: list[BuildRequest] = field(default_factory=list)
+    primed: list[BuildRequest] = field(default_factory=list)  # a session's head starts
     images: dict[str, str] = field(default_factory=dict)  # local store: ref -> digest
     registry: dict[str, str] = field(default_factory=dict)  # remote: ref -> digest
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> labels
@@ -90,6 +91,8 @@ class FakeBackend:
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         if request.phase is Phase.BUILD and request.outputs == ("type=cacheonly",):
             self._attempt("prime", request.target)  # a session's primer: no script of its own
+            with self._lock:
+                self.primed.append(request)
             return BuildResult(True)
         op = "build" if request.phase is Phase.BUILD else "test"
         attempt = self._attempt(op, request.target)
