@@ -192,9 +192,9 @@ def run_build(
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"
         console = Console(file=stream, highlight=False, width=200)
     with choose_display(options.progress, console, record, stream) as display:
-        if session is not None:
-            session.start()
         try:
+            if session is not None:
+                session.start()
             for event in Run(schedule, runner, options.fail_fast, interrupted).events():
                 record.apply(event)
                 display.handle(event)

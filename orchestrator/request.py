@@ -163,6 +163,13 @@ class RequestFactory:
                 return external.ref, ref.digest or self.locked.get(external.normalized)
         return None, None
 
+    def release_names(self, name: str, key: str | None) -> list[str]:
+        """What a built image is published as: its tags and, pushing, its key tag (last:
+        it says "this key is published")."""
+        target = self.hierarchy.spec.targets[name]
+        keyed = [key_tag(target, key)] if key and self.mode.pushes else []
+        return [*image_names(target), *keyed]
+
     def names_images(self) -> bool:
         """Whether builds land as images in the store, where `--tag` names them."""
         return all(output_kind(o) in ("image", "docker") for o in self.mode.local_outputs())

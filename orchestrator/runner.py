@@ -104,11 +104,11 @@ class TargetRunner:
         # Without a test stage the build itself names the image with its release tags
         # (and, pushing, its key tag): no `docker tag` per tag afterwards. With one, they
         # move only once the test stage passed.
-        release = list(image_names(target))
-        keyed = [key_tag(target, self.fresh.key(name))] if self.fresh and self.push else []
+        release = self.requests.release_names(name, self.fresh.key(name) if self.fresh else None)
+        keyed = release[len(image_names(target)) :]
         direct = not target.test and self.requests.names_images()
         request = self.requests.build(
-            name, digests, staging.rsplit("-", 1)[1], [*release, *keyed] if direct else []
+            name, digests, staging.rsplit("-", 1)[1], release if direct else []
         )
         if request.pull and request.contexts and not self.push:
             failed = self._prefetch(name, on_line, cancel, phase)
@@ -146,12 +146,10 @@ class TargetRunner:
                 self.backend.untag([staging, *pins])
                 return self._failed(Phase.TEST, result, len(attempts))
         if digest and not direct:
-            self.backend.tag(digest, [*release, *keyed])
+            self.backend.tag(digest, release)
         if self.push:
             # The key tag says "this key is published": it is pushed last.
-            result = phase(
-                Phase.PUSH, lambda: self.backend.push(name, [*release, *keyed], on_line, cancel)
-            )
+            result = phase(Phase.PUSH, lambda: self.backend.push(name, release, on_line, cancel))
             self.leftovers.extend(keyed)
             if not result.ok:
                 return self._failed(Phase.PUSH, result, len(attempts))

@@ -40,6 +40,7 @@ def session_run(
     *,
     interrupted: threading.Event | None = None,
     building: Callable[[list[str]], list[str]] = lambda names: names,
+    push: bool = False,
 ) -> tuple[Run, Session | None, TargetRunner]:
     """A run whose targets build in one session; one runner at a time (-j 1 for the
     scheduler), so the events come in one order."""
@@ -50,10 +51,11 @@ def session_run(
 
     h = project.hierarchy
     names = list(h.dag)
-    fresh = assess(h, names, backend, project.spec.folder / ".stackbake", forced={})
+    state = project.spec.folder / ".stackbake"
+    fresh = assess(h, names, backend, state, forced={}, remote=push)
     factory = RequestFactory(
         h,
-        OutputMode(),
+        OutputMode(push=push),
         RunFacts("2026-11-29T00:00:00Z", None, None),
         project.spec.folder / ".stackbake" / "logs",
         {n: fresh.key(n) for n in names},
@@ -63,7 +65,7 @@ def session_run(
     runner = TargetRunner(
         backend,
         factory,
-        push=False,
+        push=push,
         retry=RetryPolicy(2, base_s=0.001, cap_s=0.002),
         clock=clock,
         fresh=fresh,
@@ -260,6 +262,27 @@ def test_up_to_date_parents_are_pinned_by_digest_for_the_session(project: Projec
     assert sent["app"].labels["org.opencontainers.image.base.digest"] == py
     assert session is not None
     assert f"r.example/acme/py:stackbake-{py[7:]}" in session.leftovers()
+
+
+def test_pushing_the_session_names_nothing_before_the_push(project: Project) -> None:
+    """A push can fail after the build: until it passed, a child must not carry its
+    release tags, so the session gives staging tags only."""
+    backend = FakeBackend()
+    backend.script("base", Phase.PUSH, Script("fail"))
+    run, session, _ = session_run(project, backend, push=True)
+    events = events_of(run, session)
+    assert [e[:4] for e in events if e[0] == "finished"] == [
+        ("finished", "base", "failed", "push"),
+        ("finished", "node", "blocked", None),
+        ("finished", "py", "blocked", None),
+        ("finished", "app", "blocked", None),
+    ]
+    for request in backend.requests:
+        assert [t.split(":")[1][:15] for t in request.tags] == ["stackbake-build"], request
+    moved = [t for t in backend.images if t.endswith(":1")]
+    assert moved == ["r.example/acme/base:1"], "a blocked target's release tag moved"
+    assert session is not None
+    assert set(session.leftovers()) == {t for r in backend.requests for t in r.tags}
 
 
 class Blamed:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, SessionSink
+from orchestrator.backend.base import TAIL, BuildRequest, BuildResult, SessionSink
 
 LINK = "target:"  # a named context that is another target of the same session
 BAKE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what bake accepts as a target name
@@ -28,7 +28,6 @@ HEADER = re.compile(r"^\[(\S+?)(?: [^\]]*)?\] (.*)$")  # "[app build 2/3] RUN x"
 DIGEST = re.compile(r"^(exporting manifest list|exporting manifest|writing image) (sha256:\w+)")
 ERROR_BLOCK = re.compile(r"^ > \[(\S+?)[ \]]")  # " > [app 2/3] RUN make:" after a failure
 PREFERENCE = ("exporting manifest list", "exporting manifest", "writing image")
-TAIL = 30
 
 
 def bake_names(targets: Sequence[str]) -> dict[str, str]:
@@ -89,7 +88,12 @@ def bake_argv(file: Path, metadata: Path, *, builder: str | None, load: bool) ->
 @dataclass
 class Demux:
     """Reads bake's plain progress a line at a time: whose line it is, which target's
-    image was just exported (and its digest), which target's step failed."""
+    image was just exported (and its digest), which target's step failed.
+
+    A step's `[target ...]` prefix is the target whose solve printed it first: a parent's
+    step reached through `target:` may carry a child's name. Only bake's closing error
+    block (` > [target step]`, the step that failed the session) names a failure; a step
+    stopped because another failed may print `ERROR: ... context canceled` too."""
 
     targets: Mapping[str, str]  # bake name -> target
     sink: SessionSink
@@ -107,13 +111,14 @@ class Demux:
             block = ERROR_BLOCK.match(line)
             if block and block.group(1) in self.targets:
                 target = self.blamed = self.targets[block.group(1)]
+                self.failed[target] = None
         else:
             number, rest = vertex.groups()
             header = HEADER.match(rest)
             if header and header.group(1) in self.targets:
                 target = self.owner[number] = self.targets[header.group(1)]
                 if header.group(2).startswith("exporting to "):
-                    self.exporters[number] = {}
+                    self.exporters.setdefault(number, {})  # headers repeat when steps interleave
             else:
                 target = self.owner.get(number)
                 self._step(number, rest, target)
@@ -122,19 +127,18 @@ class Demux:
         self.sink.line(target, line)
 
     def _step(self, number: str, rest: str, target: str | None) -> None:
-        if target is None:
-            return
-        if rest.startswith("ERROR"):
-            self.failed[target] = None
-        if number not in self.exporters:
+        if target is None or number not in self.exporters:
             return
         found = DIGEST.match(rest)
         if found:
             self.exporters[number].setdefault(found.group(1), found.group(2))
         elif rest.startswith("DONE") and target not in self.delivered:
+            # Without a digest (another exporter's wording) the metadata file says it
+            # once bake is done.
             digests = self.exporters[number]
             digest = next((digests[k] for k in PREFERENCE if k in digests), None)
-            self.deliver(target, BuildResult(True, digest=digest, log_tail=self.tail(target)))
+            if digest:
+                self.deliver(target, BuildResult(True, digest=digest, log_tail=self.tail(target)))
 
     def tail(self, target: str) -> tuple[str, ...]:
         return tuple(self.tails.get(target, ()))
@@ -147,21 +151,18 @@ class Demux:
 Classify = Callable[[Sequence[str]], tuple[str, bool]]
 
 
-def finish(
-    demux: Demux, code: int, metadata: Path, cancel: CancelToken, classify: Classify
-) -> None:
+def finish(demux: Demux, code: int, metadata: Path, classify: Classify) -> None:
     """After bake exits: every target it built is delivered (digests from its metadata
-    file when the progress did not show one), and each target whose own step failed
-    gets its failure. The rest were stopped by bake: nothing is said of them."""
+    file when the progress did not show one), and the target whose step failed the
+    session gets its failure. The rest were stopped by bake (or by a cancel): nothing
+    is said of them."""
     names = {target: name for name, target in demux.targets.items()}
-    if code == 0 and not cancel.cancelled:
+    if code == 0:  # all built, even if a cancel came as bake was exiting
         data = json.loads(metadata.read_text() or "{}") if metadata.is_file() else {}
         for target, name in names.items():
             if target not in demux.delivered:
                 digest = data.get(name, {}).get("containerimage.digest")
                 demux.deliver(target, BuildResult(True, digest=digest, log_tail=demux.tail(target)))
-        return
-    if cancel.cancelled:
         return
     for target in demux.failed:
         if target not in demux.delivered:

@@ -12,6 +12,7 @@ from orchestrator.model import Secret
 from orchestrator.status import Phase
 
 OnLine = Callable[[str], None]
+TAIL = 30  # lines of a failed build's log kept with its result
 
 
 class CancelToken:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from orchestrator.backend.bake import Demux, bake_argv, bake_names, definition, finish
 from orchestrator.backend.base import (
+    TAIL,
     BuildRequest,
     BuildResult,
     CancelToken,
@@ -42,7 +43,6 @@ from orchestrator.errors import EngineError
 from orchestrator.history import write_atomic
 from orchestrator.refs import BadReference, parse_ref
 
-TAIL = 30
 INSPECTS_AT_ONCE = 4
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
 TRANSIENT = re.compile(
@@ -249,7 +249,8 @@ class BuildxBackend:
     ) -> None:
         # `docker buildx bake` as a child process, for the same reasons as build(): a
         # process group to stop, and its output line by line (see backend/bake.py). The
-        # bake file stays in `folder` after the run: `docker buildx bake -f` reruns it.
+        # bake file (build args and labels, secrets by reference) lives in `folder` for
+        # the session only.
         env = dict(self.environ)
         redactor = Redactor.for_secrets([s for r in requests for s in r.secrets], env)
         names = bake_names([r.target for r in requests])
@@ -265,10 +266,14 @@ class BuildxBackend:
             builder=builders.pop() if len(builders) == 1 else None,
             load=any(r.load for r in requests),
         )
-        code, _ = run_streaming(
-            argv, env, on_line=demux.feed, cancel=cancel, redactor=redactor, log_file=None
-        )
-        finish(demux, code, metadata, cancel, classify)
+        try:
+            code, _ = run_streaming(
+                argv, env, on_line=demux.feed, cancel=cancel, redactor=redactor, log_file=None
+            )
+            finish(demux, code, metadata, classify)
+        finally:
+            file.unlink(missing_ok=True)
+            metadata.unlink(missing_ok=True)
 
     def _each(
         self, commands: Sequence[tuple[str, list[str]]], on_line: OnLine, cancel: CancelToken

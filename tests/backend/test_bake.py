@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from orchestrator.backend.bake import Demux, bake_argv, bake_names, definition, finish
-from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken
+from orchestrator.backend.base import BuildRequest, BuildResult
 from orchestrator.backend.buildx import classify
 from orchestrator.model import Secret
 from orchestrator.status import Phase
@@ -129,7 +129,7 @@ def test_after_a_failure_the_failed_target_gets_its_reason_and_the_cancelled_not
     tmp_path: Path,
 ) -> None:
     demux, sink = read(RECORDED)
-    finish(demux, 1, tmp_path / "absent.json", CancelToken(), classify)
+    finish(demux, 1, tmp_path / "absent.json", classify)
     assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
     failed = sink.results[1][1]
     assert failed.reason == (
@@ -147,7 +147,7 @@ def test_a_session_that_succeeded_fills_in_digests_from_its_metadata(tmp_path: P
     demux, sink = read(upto_a)
     metadata = tmp_path / "m.json"
     metadata.write_text(json.dumps({"b": {"containerimage.digest": "sha256:bb"}, "c": {}}))
-    finish(demux, 0, metadata, CancelToken(), classify)
+    finish(demux, 0, metadata, classify)
     assert [(t, r.ok, r.digest) for t, r in sink.results] == [
         ("a", True, A_DIGEST),
         ("b", True, "sha256:bb"),
@@ -155,9 +155,33 @@ def test_a_session_that_succeeded_fills_in_digests_from_its_metadata(tmp_path: P
     ]
 
 
-def test_a_cancelled_session_reports_nothing_more(tmp_path: Path) -> None:
-    demux, sink = read(RECORDED)
-    cancel = CancelToken()
-    cancel.cancel()
-    finish(demux, 130, tmp_path / "m.json", cancel, classify)
-    assert [t for t, _ in sink.results] == ["a"]
+def test_a_step_stopped_for_another_failure_is_not_a_failure(tmp_path: Path) -> None:
+    at = RECORDED.index("#12 CANCELED")
+    lines = [*RECORDED[:at], "#12 ERROR: context canceled", *RECORDED[at + 1 :]]
+    demux, sink = read(lines)
+    finish(demux, 1, tmp_path / "absent.json", classify)
+    assert list(demux.failed) == ["b"]
+    assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
+
+
+def test_a_repeated_export_header_keeps_the_digest_and_no_digest_waits_for_the_end(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        "#20 [a] exporting to image",
+        f"#20 exporting manifest list {A_DIGEST} done",
+        "#21 [c 1/2] RUN sleep 3; cat /x",
+        "#20 [a] exporting to image",  # plain progress repeats a header after another step
+        "#20 DONE 0.1s",
+        "#22 [b] exporting to client directory",
+        "#22 copying files 2B done",
+        "#22 DONE 0.0s",
+    ]
+    demux, sink = read(lines)
+    assert [(t, r.digest) for t, r in sink.results] == [("a", A_DIGEST)]
+    finish(demux, 0, tmp_path / "absent.json", classify)
+    assert [(t, r.ok, r.digest) for t, r in sink.results] == [
+        ("a", True, A_DIGEST),
+        ("b", True, None),
+        ("c", True, None),
+    ]
