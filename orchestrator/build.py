@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -80,8 +80,11 @@ def freshness(
     options: BuildOptions,
     backend: Backend,
     locked: Mapping[str, str],
+    *,
+    likely: Callable[[], None] | None = None,
 ) -> Freshness:
-    """Keys of the selection and which are up to date where this run publishes."""
+    """Keys of the selection and which are up to date where this run publishes.
+    `likely`: called early when something will probably build."""
     return assess(
         project.hierarchy,
         selected,
@@ -90,6 +93,7 @@ def freshness(
         forced=forced_targets(project, selected, options),
         remote=options.mode.pushes,
         locked=locked,
+        likely=likely,
     )
 
 
@@ -148,7 +152,14 @@ def run_build(
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
     )
-    fresh = freshness(project, selected, options, backend, locked)
+    fresh = freshness(  # the engine's pre-flight facts come meanwhile, if needed
+        project,
+        selected,
+        options,
+        backend,
+        locked,
+        likely=lambda: backend.warm(options.mode.builder),
+    )
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
     building = [n for n in selected if n not in fresh.current]

@@ -15,7 +15,7 @@ inputs are recorded in `.stackbake/inputs/` so `plan --explain` can say what cha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,11 +63,7 @@ class Freshness:
         ]
 
     def recorded(self, name: str) -> KeyInputs | None:
-        try:
-            data = json.loads((self.state / "inputs" / f"{name}.json").read_text("utf-8"))
-            return KeyInputs.from_json(data)
-        except (OSError, ValueError, KeyError):
-            return None
+        return recorded(self.state, name)
 
     def record(self, name: str) -> None:
         path = self.state / "inputs" / f"{name}.json"
@@ -91,6 +87,15 @@ class Freshness:
         return [t for t in tags if (info := self.images.get(t)) is None or info.digest != digest]
 
 
+def recorded(state: Path, name: str) -> KeyInputs | None:
+    """The inputs of `name`'s last build from here, if recorded."""
+    try:
+        data = json.loads((state / "inputs" / f"{name}.json").read_text("utf-8"))
+        return KeyInputs.from_json(data)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def assess(
     h: Hierarchy,
     names: list[str],
@@ -100,11 +105,18 @@ def assess(
     forced: Mapping[str, str],
     remote: bool = False,
     locked: Mapping[str, str] | None = None,
+    likely: Callable[[], None] | None = None,
 ) -> Freshness:
     """Keys of `names` (and their parents), and which of them already have an image:
     in the local store, or with `remote` in the registry the run pushes to. `locked`:
-    the digests external bases are pinned to (key inputs)."""
+    the digests external bases are pinned to (key inputs). `likely` is called before the
+    images are looked up when a target will probably build (forced, or its key is not
+    the one of its last build here)."""
     inputs = compute_keys(h, names, HashCache.load(state / "hashes.json"), locked)
+    if likely is not None and (
+        forced or any((r := recorded(state, n)) is None or r.key != inputs[n].key for n in names)
+    ):
+        likely()
     tags = {n: image_names(h.spec.targets[n]) for n in names}
     current = {}
     if remote:

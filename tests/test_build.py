@@ -259,9 +259,12 @@ def test_a_changed_file_rebuilds_its_target_and_descendants_only(project: Projec
     backend = FakeBackend()
     build(project, backend)
     backend.requests.clear()
+    calls = len(backend.calls)
     (project.spec.folder / "py/extra.txt").write_text("new\n")
     code, out = build(project, backend)
     assert code == 0
+    # A key unlike the last build's: the engine is asked for pre-flight's facts early.
+    assert [c[0] for c in backend.calls[calls:]][:4] == ["lookup", "warm", "inspect", "preflight"]
     assert sorted(builds(backend)) == ["app", "py"]
     assert "[py] building: file added: extra.txt" in out
     assert "[app] building: parent py changed" in out

@@ -105,6 +105,11 @@ class SessionSink(Protocol):
 
 
 class Backend(Protocol):
+    def warm(self, builder: str | None) -> None:
+        """Start finding out what `preflight` needs, in the background (a run that will
+        probably build says so early)."""
+        ...
+
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         """Raise EngineError when the engine cannot do this run: unreachable, a
         multi-platform image to keep in a store that cannot hold one, or children to pin

@@ -47,6 +47,9 @@ class FakeBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
+    def warm(self, builder: str | None) -> None:
+        self.calls.append(("warm", builder or "", 1))
+
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         self.calls.append(("preflight", f"multi={multi_platform},local_pins={local_pins}", 1))
 

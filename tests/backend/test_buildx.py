@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import python_on_whales
 
 from orchestrator.backend.base import BuildRequest, CancelToken
 from orchestrator.backend.buildx import buildx_argv, classify, run_streaming
@@ -185,51 +184,3 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
-
-
-class _Info:
-    def __init__(self, driver: str, driver_type: str | None) -> None:
-        self.driver = driver
-        self.driver_status = [["driver-type", driver_type]] if driver_type else []
-
-
-class _Builder:
-    def __init__(self, driver: str) -> None:
-        self.driver = driver
-
-
-def test_preflight_explains_the_classic_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.backend import buildx
-    from orchestrator.errors import EngineError
-
-    monkeypatch.setattr(python_on_whales.docker, "info", lambda: _Info("overlay2", None))
-    with pytest.raises(EngineError) as info:
-        buildx.BuildxBackend().preflight(multi_platform=True, builder=None, local_pins=False)
-    assert str(info.value) == (
-        "this engine's image store (overlay2) cannot hold multi-platform images; enable the "
-        'containerd image store ({"features": {"containerd-snapshotter": true}} in '
-        "/etc/docker/daemon.json, then restart dockerd), or publish with --push, or build "
-        "one platform at a time (--set '*.platforms=linux/amd64')"
-    )
-    buildx.BuildxBackend().preflight(multi_platform=False, builder=None, local_pins=False)
-
-
-def test_preflight_refuses_local_pins_on_a_container_builder(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from orchestrator.backend import buildx
-    from orchestrator.errors import EngineError
-
-    monkeypatch.setattr(
-        python_on_whales.docker, "info", lambda: _Info("overlayfs", "io.containerd.snapshotter.v1")
-    )
-    monkeypatch.setattr(
-        python_on_whales.docker.buildx, "inspect", lambda name: _Builder("docker-container")
-    )
-    with pytest.raises(EngineError) as info:
-        buildx.BuildxBackend().preflight(multi_platform=True, builder="ci", local_pins=True)
-    assert str(info.value) == (
-        "builder ci uses the docker-container driver, which cannot see the engine's image "
-        "store, so children cannot be pinned to parents built here; publish with --push, or "
-        "use the engine's own builder (--builder default)"
-    )
