@@ -2,32 +2,26 @@
 
 One bake client sets up every target's session once and BuildKit solves the whole set
 together: a child starts on its parent's result through a `target:` context, with no
-export, tag or new client in between. What bake itself lacks, this module adds on top of
-its plain progress output: each target's lines (bake prefixes every step with
-`[target ...]`), the moment each target's image is exported and its digest, and which
-target failed. bake stops the whole session at the first failure; the caller decides
-what to do with the targets it never finished (see orchestrator/session.py).
+export, tag or new client in between. What bake itself lacks comes from its progress
+(backend/progress.py): each target's lines, the moment each target's image is exported
+and its digest, and which target failed. bake stops the whole session at the first
+failure; the caller decides what to do with the targets it never finished (see
+orchestrator/session.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.backend.base import TAIL, BuildRequest, BuildResult, SessionSink
+from orchestrator.backend.base import BuildRequest, BuildResult
+from orchestrator.backend.progress import Demux
 
 LINK = "target:"  # a named context that is another target of the same session
 BAKE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what bake accepts as a target name
 RESERVED = {"internal", "default"}  # bake's own words in `[...]` prefixes and groups
-VERTEX = re.compile(r"^#(\d+) (.*)$")
-HEADER = re.compile(r"^\[(\S+?)(?: [^\]]*)?\] (.*)$")  # "[app build 2/3] RUN x" -> app
-DIGEST = re.compile(r"^(exporting manifest list|exporting manifest|writing image) (sha256:\w+)")
-ERROR_BLOCK = re.compile(r"^ > \[(\S+?)[ \]]")  # " > [app 2/3] RUN make:" after a failure
-PREFERENCE = ("exporting manifest list", "exporting manifest", "writing image")
 
 
 def bake_names(targets: Sequence[str]) -> dict[str, str]:
@@ -79,73 +73,10 @@ def definition(requests: Sequence[BuildRequest], names: Mapping[str, str]) -> di
 
 
 def bake_argv(file: Path, metadata: Path, *, builder: str | None, load: bool) -> list[str]:
-    argv = ["docker", "buildx", "bake", "--progress=plain", "--file", str(file)]
+    argv = ["docker", "buildx", "bake", "--progress=rawjson", "--file", str(file)]
     argv += ["--builder", builder] if builder else []
     argv += ["--load"] if load else []
     return [*argv, "--metadata-file", str(metadata)]
-
-
-@dataclass
-class Demux:
-    """Reads bake's plain progress a line at a time: whose line it is, which target's
-    image was just exported (and its digest), which target's step failed.
-
-    A step's `[target ...]` prefix is the target whose solve printed it first: a parent's
-    step reached through `target:` may carry a child's name. Only bake's closing error
-    block (` > [target step]`, the step that failed the session) names a failure; a step
-    stopped because another failed may print `ERROR: ... context canceled` too."""
-
-    targets: Mapping[str, str]  # bake name -> target
-    sink: SessionSink
-    owner: dict[str, str] = field(default_factory=dict)  # vertex -> target
-    exporters: dict[str, dict[str, str]] = field(default_factory=dict)  # vertex -> digests
-    failed: dict[str, None] = field(default_factory=dict)  # in order of failure
-    delivered: set[str] = field(default_factory=set)
-    tails: dict[str, deque[str]] = field(default_factory=dict)
-    blamed: str | None = None  # the target bake's closing error block is about
-
-    def feed(self, line: str) -> None:
-        vertex = VERTEX.match(line)
-        target = self.blamed
-        if vertex is None:
-            block = ERROR_BLOCK.match(line)
-            if block and block.group(1) in self.targets:
-                target = self.blamed = self.targets[block.group(1)]
-                self.failed[target] = None
-        else:
-            number, rest = vertex.groups()
-            header = HEADER.match(rest)
-            if header and header.group(1) in self.targets:
-                target = self.owner[number] = self.targets[header.group(1)]
-                if header.group(2).startswith("exporting to "):
-                    self.exporters.setdefault(number, {})  # headers repeat when steps interleave
-            else:
-                target = self.owner.get(number)
-                self._step(number, rest, target)
-        if target is not None:
-            self.tails.setdefault(target, deque(maxlen=TAIL)).append(line)
-        self.sink.line(target, line)
-
-    def _step(self, number: str, rest: str, target: str | None) -> None:
-        if target is None or number not in self.exporters:
-            return
-        found = DIGEST.match(rest)
-        if found:
-            self.exporters[number].setdefault(found.group(1), found.group(2))
-        elif rest.startswith("DONE") and target not in self.delivered:
-            # Without a digest (another exporter's wording) the metadata file says it
-            # once bake is done.
-            digests = self.exporters[number]
-            digest = next((digests[k] for k in PREFERENCE if k in digests), None)
-            if digest:
-                self.deliver(target, BuildResult(True, digest=digest, log_tail=self.tail(target)))
-
-    def tail(self, target: str) -> tuple[str, ...]:
-        return tuple(self.tails.get(target, ()))
-
-    def deliver(self, target: str, result: BuildResult) -> None:
-        self.delivered.add(target)
-        self.sink.done(target, result)
 
 
 Classify = Callable[[Sequence[str]], tuple[str, bool]]

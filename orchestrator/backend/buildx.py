@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator.backend import engine
-from orchestrator.backend.bake import Demux, bake_argv, bake_names, definition, finish
+from orchestrator.backend.bake import bake_argv, bake_names, definition, finish
 from orchestrator.backend.base import (
     TAIL,
     BuildRequest,
@@ -38,6 +38,7 @@ from orchestrator.backend.base import (
     RemoteImage,
     SessionSink,
 )
+from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
 from orchestrator.backend.registry import lookup_all
 from orchestrator.history import write_atomic
@@ -222,7 +223,7 @@ class BuildxBackend:
         env = dict(self.environ)
         redactor = Redactor.for_secrets([s for r in requests for s in r.secrets], env)
         names = bake_names([r.target for r in requests])
-        demux = Demux({bake: target for target, bake in names.items()}, sink)
+        demux = Demux({bake: target for target, bake in names.items()}, sink, redactor)
         builders = {r.builder for r in requests}
         file, metadata = folder / "_session.bake.json", folder / "_session.metadata.json"
         folder.mkdir(parents=True, exist_ok=True)
