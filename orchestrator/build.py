@@ -158,7 +158,7 @@ def run_build(
         options,
         backend,
         locked,
-        likely=lambda: backend.warm(options.mode.builder),
+        likely=lambda: backend.warm(options.mode.builder, pins=not options.mode.pushes),
     )
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")

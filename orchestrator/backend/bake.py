@@ -87,6 +87,7 @@ def finish(demux: Demux, code: int, metadata: Path, classify: Classify) -> None:
     file when the progress did not show one), and the target whose step failed the
     session gets its failure. The rest were stopped by bake (or by a cancel): nothing
     is said of them."""
+    demux.close()
     names = {target: name for name, target in demux.targets.items()}
     if code == 0:  # all built, even if a cancel came as bake was exiting
         data = json.loads(metadata.read_text() or "{}") if metadata.is_file() else {}

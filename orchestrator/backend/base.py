@@ -105,9 +105,9 @@ class SessionSink(Protocol):
 
 
 class Backend(Protocol):
-    def warm(self, builder: str | None) -> None:
+    def warm(self, builder: str | None, *, pins: bool) -> None:
         """Start finding out what `preflight` needs, in the background (a run that will
-        probably build says so early)."""
+        probably build says so early); `pins`: children may be pinned locally."""
         ...
 
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:

@@ -22,9 +22,10 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 from orchestrator.backend import engine
 from orchestrator.backend.bake import bake_argv, bake_names, definition, finish
@@ -44,6 +45,7 @@ from orchestrator.backend.registry import lookup_all
 from orchestrator.history import write_atomic
 
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
+T = TypeVar("T")
 TRANSIENT = re.compile(
     r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
     r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"
@@ -165,26 +167,40 @@ def run_streaming(
             log.close()
 
 
+def _background(work: Callable[..., T], *args: Any) -> Future[T]:
+    """`work(*args)` on a daemon thread: a run that ends first does not wait for it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work(*args))
+        except BaseException as exc:  # given to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 class BuildxBackend:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
-        self._probes: dict[str | None, Future[engine.Probe]] = {}
+        self._engine: Future[engine.Engine] | None = None
+        self._builders: dict[str | None, Future[str]] = {}
 
-    def warm(self, builder: str | None) -> None:
-        # Ask the engine what pre-flight needs while the run still inspects its images.
-        if builder not in self._probes:
-            pool = ThreadPoolExecutor(1)
-            self._probes[builder] = pool.submit(engine.probe, self.environ, builder)
-            pool.shutdown(wait=False)
+    def warm(self, builder: str | None, *, pins: bool) -> None:
+        # Ask the engine what pre-flight needs while the run still inspects its images
+        # (`docker info`; `buildx inspect` too when children may be pinned locally).
+        if self._engine is None:
+            self._engine = _background(engine.engine_facts, self.environ)
+        if pins and builder not in self._builders:
+            self._builders[builder] = _background(engine.builder_driver, self.environ, builder)
 
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
-        self.warm(builder)
-        engine.check(
-            self._probes[builder].result(),
-            multi_platform=multi_platform,
-            builder=builder,
-            local_pins=local_pins,
-        )
+        self.warm(builder, pins=local_pins)
+        assert self._engine is not None
+        engine.check(self._engine.result(), multi_platform=multi_platform)
+        if local_pins:
+            engine.check_builder(self._builders[builder].result(), builder)
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         env = dict(self.environ)
@@ -236,8 +252,9 @@ class BuildxBackend:
             load=any(r.load for r in requests),
         )
         try:
+            # Masked by the demux once decoded: a raw JSON line holds digests and base64.
             code, _ = run_streaming(
-                argv, env, on_line=demux.feed, cancel=cancel, redactor=redactor, log_file=None
+                argv, env, on_line=demux.feed, cancel=cancel, redactor=Redactor(()), log_file=None
             )
             finish(demux, code, metadata, classify)
         finally:

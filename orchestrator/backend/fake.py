@@ -47,7 +47,7 @@ class FakeBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
-    def warm(self, builder: str | None) -> None:
+    def warm(self, builder: str | None, *, pins: bool) -> None:
         self.calls.append(("warm", builder or "", 1))
 
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:

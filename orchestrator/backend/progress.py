@@ -28,6 +28,7 @@ PREFIX = re.compile(r"^\[(\S+?)[ \]]")  # "[app build 2/3] RUN x" and "[app] exp
 DIGEST = re.compile(r"^(exporting manifest list|exporting manifest|writing image) (sha256:\w+)")
 PREFERENCE = ("exporting manifest list", "exporting manifest", "writing image")
 CANCELLED = "context canceled"
+OPENING = re.compile(r'^  "(vertexes|statuses|logs|warnings)": \[$')  # a status object's key
 
 
 def _time(stamp: str) -> dt.datetime | None:
@@ -61,12 +62,14 @@ class _Step:
     digests: dict[str, str] = field(default_factory=dict)  # an exporter's, by kind
     exporter_of: str | None = None
     started: dt.datetime | None = None
+    said: set[str] = field(default_factory=set)  # statuses already printed "done"
 
 
 @dataclass
 class Demux:
     """Fed bake's output a line at a time (JSON objects span lines); tells the sink each
-    rendered line with its target, and each target's image once exported."""
+    rendered line with its target, and each target's image once exported. Lines are
+    masked (`redact`) here, once decoded: step output comes base64-encoded."""
 
     targets: Mapping[str, str]  # bake name -> target
     sink: SessionSink
@@ -76,63 +79,105 @@ class Demux:
     delivered: set[str] = field(default_factory=set)
     tails: dict[str, deque[str]] = field(default_factory=dict)
     _object: list[str] = field(default_factory=list)
+    _partial: dict[tuple[str, int], str] = field(default_factory=dict)  # unfinished lines
 
     def feed(self, line: str) -> None:
+        if self._object == ["{"] and not OPENING.match(line):
+            self._object = []  # a "{" of bake's plain text (a heredoc in an error)
+            self._text("{")
         if self._object or line == "{":
             self._object.append(line)
             if line == "}":
                 text, self._object = "\n".join(self._object), []
                 try:
                     self.message(json.loads(text))
-                except (ValueError, KeyError, TypeError):
-                    self._say(None, text)
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self._say(None, f"stackbake: unreadable progress ({text.count(chr(10))} lines)")
             return
+        self._text(line)
+
+    def close(self) -> None:
+        """bake ended: what it left half said is text."""
+        for line in self._object:
+            self._text(line)
+        self._object = []
+        for (vertex, _), rest in list(self._partial.items()):
+            if rest and vertex in self.steps:
+                self._step_line(self.steps[vertex], rest)
+        self._partial.clear()
+
+    def _text(self, line: str) -> None:
         closing: list[str | None] = list(self.failed) or [None]
         for target in closing:  # bake's own closing lines: about the failure
             self._say(target, line)
 
     def message(self, status: Mapping[str, Any]) -> None:
-        for vertex in status.get("vertexes") or []:
-            self._vertex(vertex)
+        """One status object: new steps announced first, their statuses and output, then
+        the steps that ended (an export's digests arrive with its end)."""
+        vertexes = status.get("vertexes") or []
+        for vertex in vertexes:
+            self._announce(vertex)
         for update in status.get("statuses") or []:
             step = self.steps.get(update["vertex"])
-            if step is None or not update.get("completed"):
+            if step is None or not update.get("completed") or update["id"] in step.said:
                 continue
+            step.said.add(update["id"])
             found = DIGEST.match(update["id"])
             if found:
                 step.digests.setdefault(found.group(1), found.group(2))
             self._step_line(step, f"{update['id']} done")
         for log in status.get("logs") or []:
-            step = self.steps.get(log["vertex"])
-            text = base64.b64decode(log.get("data") or "").decode("utf-8", "replace")
-            at = _since(step.started, log.get("timestamp")) if step else ""
-            for part in text.splitlines():
-                if step is not None:
-                    self._step_line(step, f"{at}{part}")  # as plain progress: "#7 0.197 out"
+            self._output(log)
         for warning in status.get("warnings") or []:
             step = self.steps.get(warning.get("vertex", ""))
             short = base64.b64decode(warning.get("short") or "").decode("utf-8", "replace")
             for target in self._owners(step) if step else [None]:
                 self._say(target, f"WARNING: {short}")
+        for vertex in vertexes:
+            self._end(vertex)
 
-    def _vertex(self, vertex: Mapping[str, Any]) -> None:
+    def _output(self, log: Mapping[str, Any]) -> None:
+        """A step's output comes in pieces: whole lines only, so a secret split between
+        two pieces is still masked. "#7 0.197 out" as plain progress prints it."""
+        step = self.steps.get(log["vertex"])
+        if step is None:
+            return
+        key = (log["vertex"], int(log.get("stream") or 1))
+        text = self._partial.pop(key, "")
+        text += base64.b64decode(log.get("data") or "").decode("utf-8", "replace")
+        *lines, rest = text.split("\n")
+        if rest:
+            self._partial[key] = rest
+        at = _since(step.started, log.get("timestamp"))
+        for line in lines:
+            self._step_line(step, f"{at}{line.rstrip(chr(13))}")
+
+    def _announce(self, vertex: Mapping[str, Any]) -> None:
         name = vertex.get("name", "")
         step = self.steps.setdefault(vertex["digest"], _Step(len(self.steps) + 1))
         if step.started is None and vertex.get("started"):
             step.started = _time(vertex["started"])
         prefix = PREFIX.match(name)
         target = self.targets.get(prefix.group(1)) if prefix else None
-        if target not in step.heard:
-            step.heard.add(target)
-            if target is not None:
-                step.owners.append(target)
-            self._say(target, f"#{step.number} {name}")
-            if step.end:  # it ended before this target reported it
-                self._say(target, f"#{step.number} {step.end}")
-            if target and prefix and name[prefix.end() :].lstrip().startswith("exporting to "):
-                step.exporter_of = target
+        if target in step.heard:
+            return
+        step.heard.add(target)
+        if target is not None:
+            step.owners.append(target)
+        self._say(target, f"#{step.number} {name}")
+        if step.end:  # it ended before this target reported it
+            self._say(target, f"#{step.number} {step.end}")
+        if target and prefix and name[prefix.end() :].lstrip().startswith("exporting to "):
+            step.exporter_of = target
+
+    def _end(self, vertex: Mapping[str, Any]) -> None:
+        step = self.steps[vertex["digest"]]
         if not vertex.get("completed") or step.end:
             return
+        for key, rest in list(self._partial.items()):  # its last line had no newline
+            if key[0] == vertex["digest"]:
+                del self._partial[key]
+                self._step_line(step, rest)
         error = vertex.get("error") or ""
         if error:
             step.end = f"ERROR: {error}"
@@ -142,11 +187,11 @@ class Demux:
             self._say(owner, f"#{step.number} {step.end}")
         if error and CANCELLED not in error:
             self.failed.update(dict.fromkeys(step.owners))
-        if not error and step.exporter_of and step.exporter_of not in self.delivered:
+        built = step.exporter_of
+        if not error and built is not None and built not in self.delivered:
             digest = next((step.digests[k] for k in PREFERENCE if k in step.digests), None)
             if digest:  # else the metadata file says it once bake is done
-                target = step.exporter_of
-                self.deliver(target, BuildResult(True, digest=digest, log_tail=self.tail(target)))
+                self.deliver(built, BuildResult(True, digest=digest, log_tail=self.tail(built)))
 
     def _step_line(self, step: _Step, text: str) -> None:
         for owner in self._owners(step):

@@ -37,12 +37,9 @@ def answering(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str | EngineEr
 
 
 def preflight(*, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
-    engine.check(
-        engine.probe({}, builder),
-        multi_platform=multi_platform,
-        builder=builder,
-        local_pins=local_pins,
-    )
+    engine.check(engine.engine_facts({}), multi_platform=multi_platform)
+    if local_pins:
+        engine.check_builder(engine.builder_driver({}, builder), builder)
 
 
 def test_preflight_explains_the_classic_store(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,6 +71,22 @@ def test_preflight_refuses_local_pins_on_a_container_builder(
     preflight(multi_platform=True, builder=None, local_pins=True)
 
 
+def test_the_default_builder_needs_no_buildx_inspect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answering(monkeypatch, {"buildx inspect": "Driver: docker-container\n"})
+    buildx = tmp_path / "buildx"
+    buildx.mkdir()
+    env = {"BUILDX_CONFIG": str(buildx)}
+    assert engine.builder_driver(env, None) == "docker", "never chose a builder"
+    (buildx / "current").write_text('{"Key":"unix:///var/run/docker.sock","Name":""}')
+    assert engine.builder_driver(env, None) == "docker", "the context's own"
+    (buildx / "current").write_text('{"Key":"unix:///var/run/docker.sock","Name":"ci"}')
+    assert engine.builder_driver(env, None) == "docker-container", "asked: `buildx use ci`"
+    assert engine.builder_driver({**env, "BUILDX_BUILDER": "ci"}, None) == "docker-container"
+    assert engine.builder_driver(env, "ci") == "docker-container"
+
+
 def test_preflight_names_an_engine_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     refused = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
     answering(monkeypatch, {"info": EngineError(f"docker info: {refused}")})
@@ -98,7 +111,7 @@ def test_the_api_is_used_only_where_the_cli_would_go_too(tmp_path: Path) -> None
     assert engine.local_socket({"DOCKER_CONFIG": str(config)}) is None
 
 
-IMAGES = {
+IMAGES: dict[str, dict[str, object]] = {
     "r.example/app:1": {"Id": "sha256:aa", "Config": {"Labels": {"stackbake.key": "k"}}},
     "r.example/base:1": {"Id": "sha256:bb", "Config": {"Labels": None}},
 }
@@ -113,7 +126,7 @@ class _Images(BaseHTTPRequestHandler):
         name = unquote(self.path.removeprefix("/images/").removesuffix("/json"))
         found = IMAGES.get(name)
         body = json.dumps(found or {"message": f"No such image: {name}"}).encode()
-        self.send_response(200 if found else 404)
+        self.send_response(int(found.get("status", 200)) if found else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -136,6 +149,16 @@ def api(tmp_path: Path) -> Iterator[str]:
     yield path
     server.shutdown()
     server.server_close()
+
+
+def test_a_refusing_api_means_the_cli_is_asked(api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only 404 is "absent": a 500 or an authorization plugin's 403 must not make an
+    image look missing (and its target rebuild)."""
+    asked: list[list[str]] = []
+    monkeypatch.setitem(IMAGES, "r.example/app:1", {"status": 403})
+    monkeypatch.setattr(engine, "inspect_cli", lambda environ, refs: asked.append(refs) or {})
+    engine.inspect({"DOCKER_HOST": f"unix://{api}"}, ["r.example/app:1"])
+    assert asked == [["r.example/app:1"]]
 
 
 def test_inspect_asks_the_api_for_each_name_absent_ones_left_out(api: str) -> None:

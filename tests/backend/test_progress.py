@@ -4,6 +4,7 @@ fails and bake cancels c's."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -117,3 +118,42 @@ def test_step_output_is_redacted_after_decoding() -> None:
     _, sink = read(RECORDED, Redactor(["v5168"]))
     assert "#7 0.231 x=*** ${HOME} %{ y }" in sink.of("b")
     assert not [line for _, line in sink.lines if "v5168" in line]
+
+
+def _object(**fields: object) -> list[str]:
+    """A status object as buildx prints it: indented JSON, `{` and `}` alone."""
+    return json.dumps(fields, indent=2).splitlines()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_an_export_ending_with_its_digests_in_one_object_gives_the_index() -> None:
+    vertex = {"digest": "sha256:e1", "name": "[a] exporting to image", "started": "x"}
+    lines = _object(vertexes=[vertex])
+    lines += _object(
+        vertexes=[{**vertex, "completed": "y"}],
+        statuses=[
+            {"id": "exporting manifest sha256:platform", "vertex": "sha256:e1", "completed": "y"},
+            {"id": "exporting manifest list sha256:index", "vertex": "sha256:e1", "completed": "y"},
+        ],
+    )
+    _, sink = read(lines)
+    assert [(t, r.digest) for t, r in sink.results] == [("a", "sha256:index")]
+
+
+def test_output_split_between_pieces_is_joined_before_masking() -> None:
+    vertex = {"digest": "sha256:r1", "name": "[a 1/1] RUN make"}
+    lines = _object(vertexes=[vertex])
+    lines += _object(logs=[{"vertex": "sha256:r1", "stream": 1, "data": _b64("token=hun")}])
+    lines += _object(logs=[{"vertex": "sha256:r1", "stream": 1, "data": _b64("ter2\nnext")}])
+    lines += _object(vertexes=[{**vertex, "completed": "z"}])
+    _, sink = read(lines, Redactor(["hunter2"]))
+    assert sink.of("a") == ["#1 [a 1/1] RUN make", "#1 token=***", "#1 next", "#1 DONE"]
+
+
+def test_a_brace_in_bakes_plain_text_is_text_and_nothing_is_swallowed(tmp_path: Path) -> None:
+    demux, sink = read([*RECORDED, "{", "cat <<EOF", "ERROR: the end"])
+    finish(demux, 1, tmp_path / "absent.json", classify)
+    assert sink.of("b")[-3:] == ["{", "cat <<EOF", "ERROR: the end"]
