@@ -8,7 +8,8 @@ keeps every report, so each step's lines go to every target that reported it, re
 the way plain progress reads (`#7 [app 2/3] RUN make`, `#7 DONE 2.1s`).
 
 From the same stream: the moment a target's image is exported and its digest, and which
-step failed (a step stopped because another failed ends in "context canceled").
+step failed first (what failed after it was stopped by it: "context canceled", or an
+export cut short).
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ class Demux:
             step.end = "CACHED" if vertex.get("cached") else f"DONE{_seconds(vertex)}".rstrip()
         for owner in self._owners(step):
             self._say(owner, f"#{step.number} {step.end}")
-        if error and CANCELLED not in error:
+        if error and CANCELLED not in error and not self.failed:
+            # The first failure stops the session. Errors after it are its echoes (an
+            # export cut short: "error writing config blob: ... EOF"); their targets are
+            # built again alone and fail there if the failure is really theirs.
             self.failed.update(dict.fromkeys(step.owners))
         built = step.exporter_of
         if not error and built is not None and built not in self.delivered:

@@ -157,3 +157,16 @@ def test_a_brace_in_bakes_plain_text_is_text_and_nothing_is_swallowed(tmp_path: 
     demux, sink = read([*RECORDED, "{", "cat <<EOF", "ERROR: the end"])
     finish(demux, 1, tmp_path / "absent.json", classify)
     assert sink.of("b")[-3:] == ["{", "cat <<EOF", "ERROR: the end"]
+
+
+def test_an_error_after_the_first_failure_is_not_a_failure(tmp_path: Path) -> None:
+    """Measured: bake cutting a sibling's export short prints "error writing config blob:
+    failed to get status: error getting writer status: EOF: unknown" for it."""
+    cut = {"digest": "sha256:x1", "name": "[c] exporting to image", "started": "x"}
+    late = _object(vertexes=[cut])
+    late += _object(vertexes=[{**cut, "completed": "y", "error": "error writing config blob"}])
+    end = RECORDED.index(f"ERROR: failed to solve: {FAILED}")
+    demux, sink = read([*RECORDED[:end], *late, *RECORDED[end:]])
+    assert list(demux.failed) == ["b"]
+    finish(demux, 1, tmp_path / "absent.json", classify)
+    assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
