@@ -247,7 +247,10 @@ class TargetRunner:
                 if not result.ok:
                     return self._failed(Phase.PUSH, result, 1)
         else:
-            pins = [pin_tag(target, digest)] if self._pinned(name) else []
+            # With a session every target that builds is in it, and it made the pins of
+            # the parents outside it when it started (Session.pins).
+            pinned = self._pinned(name) and self.session is None
+            pins = [pin_tag(target, digest)] if pinned else []
             if missing or pins:
                 self.backend.tag(digest, [*missing, *pins])
                 self.leftovers.extend(pins)

@@ -262,6 +262,9 @@ def test_up_to_date_parents_are_pinned_by_digest_for_the_session(project: Projec
     assert sent["app"].labels["org.opencontainers.image.base.digest"] == py
     assert session is not None
     assert f"r.example/acme/py:stackbake-{py[7:]}" in session.leftovers()
+    base = fake_digest("base/build")
+    tagged = sorted(c for c in backend.calls if c[0] == "tag")
+    assert tagged == sorted([("tag", py, 1), ("tag", base, 1)]), "each pin made once"
 
 
 def test_pushing_the_session_names_nothing_before_the_push(project: Project) -> None:
