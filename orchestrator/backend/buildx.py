@@ -44,8 +44,8 @@ from orchestrator.backend.redact import Redactor
 from orchestrator.backend.registry import lookup_all
 from orchestrator.history import write_atomic
 
-# Failures worth another attempt: the registry or the network, never the Dockerfile.
 T = TypeVar("T")
+# Failures worth another attempt: the registry or the network, never the Dockerfile.
 TRANSIENT = re.compile(
     r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
     r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"

@@ -55,8 +55,7 @@ def local_socket(environ: Mapping[str, str]) -> str | None:
         return None
     if not host:
         try:
-            config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-            data = json.loads((config / "config.json").read_text(encoding="utf-8"))
+            data = json.loads((_docker_config(environ) / "config.json").read_text("utf-8"))
             context = data.get("currentContext")
         except (OSError, ValueError, AttributeError, RuntimeError):  # RuntimeError: no home
             context = None
@@ -65,6 +64,11 @@ def local_socket(environ: Mapping[str, str]) -> str | None:
         host = f"unix://{DEFAULT_SOCKET}"
     path = host.removeprefix("unix://")
     return path if host.startswith("unix://") and os.path.exists(path) else None
+
+
+def _docker_config(environ: Mapping[str, str]) -> Path:
+    """The docker CLI's own folder (RuntimeError when there is no home to find it in)."""
+    return Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -196,8 +200,7 @@ def builder_driver(environ: Mapping[str, str], builder: str | None) -> str:
 def _no_builder_chosen(environ: Mapping[str, str]) -> bool:
     """buildx's own record of `docker buildx use`: none, or the context's builder."""
     try:
-        docker_config = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-        folder = Path(environ.get("BUILDX_CONFIG") or docker_config / "buildx")
+        folder = Path(environ.get("BUILDX_CONFIG") or _docker_config(environ) / "buildx")
         current = json.loads((folder / "current").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return True

@@ -46,12 +46,9 @@ def _since(started: dt.datetime | None, stamp: str | None) -> str:
 
 
 def _seconds(vertex: Mapping[str, Any]) -> str:
-    try:
-        started = dt.datetime.fromisoformat(vertex["started"])
-        completed = dt.datetime.fromisoformat(vertex["completed"])
-    except (KeyError, ValueError):
-        return ""
-    return f" {(completed - started).total_seconds():.1f}s"
+    """A step's duration, as plain progress prints it after DONE (" 2.1s")."""
+    started, completed = _time(vertex.get("started", "")), _time(vertex.get("completed", ""))
+    return f" {(completed - started).total_seconds():.1f}s" if started and completed else ""
 
 
 @dataclass
