@@ -84,10 +84,10 @@ def measure(argv: list[str], cwd: Path, out: Path | None = None) -> tuple[float,
 # loaded, validated and graphed, every target selected, keys over the stat cache.
 KEYS_DRIVER = """\
 import hashlib
-from orchestrator.history import STATE_DIR
-from orchestrator.keys import HashCache, compute_keys
-from orchestrator.project import load_project
-from orchestrator.selection import select
+from orchestrator.state import STATE_DIR
+from orchestrator.freshness.keys import HashCache, compute_keys
+from orchestrator.hierarchy.project import load_project
+from orchestrator.hierarchy.selection import select
 
 h = load_project("builds.yaml").hierarchy
 order = select(h, [])
@@ -190,7 +190,11 @@ def realistic_contexts(folder: Path, targets: list[dict[str, Any]]) -> dict[str,
 # module. Left out of the lists (they are in the .prof file).
 WRAPPERS = ("<built-in method builtins.exec>", "<module>", "run_module", "_run_code")
 # The command-line entry frames; the third list shows stackbake's own code below them.
-ENTRY_FILES = ("orchestrator/cli.py", "orchestrator/error_handler.py", "orchestrator/__main__.py")
+ENTRY_FILES = (
+    "orchestrator/cli/main.py",
+    "orchestrator/cli/error_handler.py",
+    "orchestrator/__main__.py",
+)
 LISTS = (  # key in the results, pstats sort key, what the list is
     ("top", "cumulative", "cumulative time"),
     ("top_own", "tottime", "own time"),

@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 
-from orchestrator.build_options import default_jobs  # noqa: E402
+from orchestrator.build.options import default_jobs  # noqa: E402
 
 SCENARIOS = ("cold", "noop", "app", "base")
 TITLES = {

@@ -12,12 +12,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from orchestrator.backend.fake import FakeBackend, Script
-from orchestrator.build import run_build
-from orchestrator.build_options import BuildOptions
+from orchestrator.build.options import BuildOptions
+from orchestrator.build.pipeline import run_build
+from orchestrator.build.requests import OutputMode
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.project import Project, load_project
-from orchestrator.request import OutputMode
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
+from orchestrator.hierarchy.project import Project, load_project
 from tests.helpers import write_tree
 
 ROOT = Path(__file__).parents[1]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from orchestrator.changes import _unpack, changed_since
 from orchestrator.errors import UsageError
-from orchestrator.project import Project, load_project
-from orchestrator.selection import select
+from orchestrator.freshness.changes import _unpack, changed_since
+from orchestrator.hierarchy.project import Project, load_project
+from orchestrator.hierarchy.selection import select
 from tests.helpers import Result, run_cli, write_tree
 
 # The spec sits below the repository root, so "same place at REF" is tested too.
@@ -344,7 +344,7 @@ def test_cli_plan_shows_only_changed_targets_with_reasons(
 def test_cli_build_prints_the_reasons_and_builds_the_changed_targets(
     repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orchestrator.build
+    import orchestrator.build.pipeline
 
     asked: list[Any] = []
 
@@ -352,7 +352,7 @@ def test_cli_build_prints_the_reasons_and_builds_the_changed_targets(
         asked.append(options)
         return 0
 
-    monkeypatch.setattr(orchestrator.build, "run_build", fake_run_build)
+    monkeypatch.setattr(orchestrator.build.pipeline, "run_build", fake_run_build)
     result = cli("build", "--changed-since", "main")
     assert (result.code, result.out, result.err, asked) == (
         0,

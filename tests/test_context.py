@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.context import BadPattern, Matcher, go_clean, ignore_file, read_ignore, walk
+from orchestrator.freshness.context import (
+    BadPattern,
+    Matcher,
+    go_clean,
+    ignore_file,
+    read_ignore,
+    walk,
+)
 from tests.helpers import write_tree
 
 

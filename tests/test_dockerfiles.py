@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dockerfiles import DockerfileError, analyze, expand, parse, platform_args
+from orchestrator.hierarchy.dockerfiles import (
+    DockerfileError,
+    analyze,
+    expand,
+    parse,
+    platform_args,
+)
 
 
 def uses(

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.project import Project, load_project
-from orchestrator.selection import select
+from orchestrator.hierarchy.project import Project, load_project
+from orchestrator.hierarchy.selection import select
 from tests.helpers import write_tree
 
 DIGEST = "sha256:" + "cd" * 32

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.keys import HashCache, compute_keys, explain
-from orchestrator.project import load_project
+from orchestrator.freshness.keys import HashCache, compute_keys, explain
+from orchestrator.hierarchy.project import load_project
 from tests.helpers import write_tree
 
 SPEC = """\

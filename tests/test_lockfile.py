@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.bases.lockfile import Lock, LockedImage, load_lock, lock_path
 from orchestrator.errors import SpecError
-from orchestrator.lockfile import Lock, LockedImage, load_lock, lock_path
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backend.fake import FakeBackend, Script
-from orchestrator.build import run_build
-from orchestrator.build_options import BuildOptions
+from orchestrator.bases.lockfile import load_lock
+from orchestrator.build.options import BuildOptions
+from orchestrator.build.pipeline import run_build
+from orchestrator.build.refresh import run_lock, run_refresh
+from orchestrator.build.requests import OutputMode
 from orchestrator.errors import SpecError
-from orchestrator.lockfile import load_lock
-from orchestrator.project import Project, load_project
-from orchestrator.refresh import run_lock, run_refresh
-from orchestrator.request import OutputMode
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
+from orchestrator.hierarchy.project import Project, load_project
 from tests.helpers import write_tree
 
 A1, A2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

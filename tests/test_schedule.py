@@ -8,8 +8,8 @@ import random
 import networkx as nx
 import pytest
 
-from orchestrator.schedule import Schedule, remaining_paths
-from orchestrator.status import Kind, Phase, Status
+from orchestrator.execution.schedule import Schedule, remaining_paths
+from orchestrator.execution.status import Kind, Phase, Status
 
 BUILT = Status(Kind.BUILT)
 

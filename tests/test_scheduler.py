@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backend.fake import FakeBackend, Script, fake_digest
-from orchestrator.events import Event, LogLine, Retrying, Started, Stopping
-from orchestrator.labels import RunFacts
-from orchestrator.project import Project, load_project
-from orchestrator.request import OutputMode, RequestFactory, pin_tag
-from orchestrator.runner import RetryPolicy, TargetRunner
-from orchestrator.schedule import Schedule
-from orchestrator.scheduler import Run
-from orchestrator.status import Phase
+from orchestrator.build.labels import RunFacts
+from orchestrator.build.requests import OutputMode, RequestFactory, pin_tag
+from orchestrator.build.runner import RetryPolicy, TargetRunner
+from orchestrator.execution.events import Event, LogLine, Retrying, Started, Stopping
+from orchestrator.execution.executor import Run
+from orchestrator.execution.schedule import Schedule
+from orchestrator.execution.status import Phase
+from orchestrator.hierarchy.project import Project, load_project
 from tests.helpers import write_tree
 
 SPEC = """\

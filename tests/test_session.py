@@ -14,16 +14,16 @@ import pytest
 
 from orchestrator.backend.base import BuildRequest, BuildResult, CancelToken, SessionSink
 from orchestrator.backend.fake import FakeBackend, Script, fake_digest
-from orchestrator.build_options import BuildOptions
-from orchestrator.incremental import assess
-from orchestrator.labels import RunFacts
-from orchestrator.project import Project, load_project
-from orchestrator.request import OutputMode, RequestFactory
-from orchestrator.runner import RetryPolicy, TargetRunner
-from orchestrator.schedule import Schedule
-from orchestrator.scheduler import Run
-from orchestrator.session import Session, open_session
-from orchestrator.status import Phase
+from orchestrator.build.labels import RunFacts
+from orchestrator.build.options import BuildOptions
+from orchestrator.build.requests import OutputMode, RequestFactory
+from orchestrator.build.runner import RetryPolicy, TargetRunner
+from orchestrator.build.session import Session, open_session
+from orchestrator.execution.executor import Run
+from orchestrator.execution.schedule import Schedule
+from orchestrator.execution.status import Phase
+from orchestrator.freshness.uptodate import assess
+from orchestrator.hierarchy.project import Project, load_project
 from tests.helpers import write_tree
 from tests.test_scheduler import FILES, simple
 

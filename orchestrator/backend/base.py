@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.model import Secret
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
+from orchestrator.spec.model import Secret
 
 OnLine = Callable[[str], None]
 TAIL = 30  # lines of a failed build's log kept with its result

@@ -42,7 +42,7 @@ from orchestrator.backend.base import (
 from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
 from orchestrator.backend.registry import lookup_all
-from orchestrator.history import write_atomic
+from orchestrator.state import write_atomic
 
 T = TypeVar("T")
 # Failures worth another attempt: the registry or the network, never the Dockerfile.

@@ -17,7 +17,7 @@ from orchestrator.backend.base import (
     RemoteImage,
     SessionSink,
 )
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
 
 
 def fake_digest(text: str) -> str:

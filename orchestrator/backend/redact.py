@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from orchestrator.model import Secret
+from orchestrator.spec.model import Secret
 
 MASK = "***"
 MAX_SECRET_FILE = 64 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.graph import Hierarchy, Origin
+from orchestrator.hierarchy.graph import Hierarchy, Origin
 
 
 def rel(path: Path, folder: Path) -> str:

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from orchestrator.graph import Hierarchy
+from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.render.common import externals_json, parents_json
 
 FORMATS = ("tree", "mermaid", "dot", "json")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.model import Spec
 from orchestrator.render.common import columns, rel
 from orchestrator.spec.checks import group_members
+from orchestrator.spec.model import Spec
 
 
 def listing_json(spec: Spec) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import display_path
-from orchestrator.graph import Hierarchy
-from orchestrator.incremental import Freshness
+from orchestrator.freshness.uptodate import Freshness
+from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.refs import host_platform
 from orchestrator.render.common import externals_json, parents_json, rel
 

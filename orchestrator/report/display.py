@@ -14,10 +14,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.events import Event, LogLine, Retrying, Started, Stopping
+from orchestrator.execution.events import Event, LogLine, Retrying, Started, Stopping
+from orchestrator.execution.status import Kind, Phase
 from orchestrator.report.record import RunRecord
 from orchestrator.report.summary import STYLE, seconds, short_digest
-from orchestrator.status import Kind, Phase
 
 VERB = {Phase.BUILD: "building", Phase.TEST: "testing", Phase.PUSH: "pushing"}
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import display_path
-from orchestrator.history import write_atomic
+from orchestrator.execution.status import Kind
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import ORDER, counts_line, ordered, short_digest
-from orchestrator.status import Kind
+from orchestrator.state import write_atomic
 
 REPORT_SCHEMA_ID = "stackbake.report/v1"
 

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.events import Event, Finished, Retrying, Started, Stopping
-from orchestrator.status import Kind, Status
+from orchestrator.execution.events import Event, Finished, Retrying, Started, Stopping
+from orchestrator.execution.status import Kind, Status
 
 
 @dataclass

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.errors import display_path
+from orchestrator.execution.status import Kind
 from orchestrator.report.record import RunRecord, TargetRecord
-from orchestrator.status import Kind
 
 ORDER = (Kind.FAILED, Kind.BLOCKED, Kind.CANCELLED, Kind.BUILT, Kind.UP_TO_DATE)
 STYLE = {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
-from orchestrator.model import CacheEntry, Group, Secret, Spec, Target, Where
+from orchestrator.spec.model import CacheEntry, Group, Secret, Spec, Target, Where
 from orchestrator.spec.overrides import Override, parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
 from orchestrator.spec.yamlpos import Document, PathT, dotted

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from orchestrator.errors import ProblemCollector, display_path
 from orchestrator.hints import did_you_mean
-from orchestrator.model import Spec, Target
 from orchestrator.refs import BadReference, parse_ref, platform_problem
+from orchestrator.spec.model import Spec, Target
 
 GLOB_CHARS = "*?["
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.errors import Problem, SpecError
-from orchestrator.history import STATE_DIR, write_atomic
 from orchestrator.spec.schema import schema_text
 from orchestrator.spec.validate import validate_document
 from orchestrator.spec.yamlpos import Document, load_yaml
+from orchestrator.state import STATE_DIR, write_atomic
 
 DEFAULT_FILES = ("builds.yaml", "builds.yml")
 

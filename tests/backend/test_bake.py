@@ -6,8 +6,8 @@ from pathlib import Path
 
 from orchestrator.backend.bake import bake_argv, bake_names, definition
 from orchestrator.backend.base import BuildRequest
-from orchestrator.model import Secret
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
+from orchestrator.spec.model import Secret
 
 
 def test_names_bake_accepts_are_kept_others_are_spelled_safely() -> None:

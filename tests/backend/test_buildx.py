@@ -12,8 +12,8 @@ import pytest
 from orchestrator.backend.base import BuildRequest, CancelToken
 from orchestrator.backend.buildx import buildx_argv, classify, run_streaming
 from orchestrator.backend.redact import Redactor
-from orchestrator.model import Secret
-from orchestrator.status import Phase
+from orchestrator.execution.status import Phase
+from orchestrator.spec.model import Secret
 
 
 def test_argv_passes_everything_through_and_secrets_by_reference(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.context import Matcher, ignore_file, read_ignore, walk
+from orchestrator.freshness.context import Matcher, ignore_file, read_ignore, walk
 from tests.helpers import write_tree
 
 pytestmark = pytest.mark.engine

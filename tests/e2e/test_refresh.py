@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lockfile import load_lock
+from orchestrator.bases.lockfile import load_lock
 from tests.e2e.hierarchy import (
     Hierarchy,
     build,

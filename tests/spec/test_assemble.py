@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.model import CacheEntry, Secret
-from orchestrator.project import load_project
+from orchestrator.hierarchy.project import load_project
+from orchestrator.spec.model import CacheEntry, Secret
 from tests.helpers import write_tree
 
 ROOT = """\

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.model import Spec
-from orchestrator.project import load_project
+from orchestrator.hierarchy.project import load_project
+from orchestrator.spec.model import Spec
 from tests.helpers import write_tree
 
 SPEC = """\

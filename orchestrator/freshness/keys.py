@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.context import Matcher, ignore_file, read_ignore, walk
-from orchestrator.graph import Hierarchy
-from orchestrator.history import write_atomic
-from orchestrator.model import Target
+from orchestrator.freshness.context import Matcher, ignore_file, read_ignore, walk
+from orchestrator.hierarchy.graph import Hierarchy
+from orchestrator.spec.model import Target
+from orchestrator.state import write_atomic
 
 KEY_VERSION = 1
 

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.build_options import PROGRESS, BuildOptions, default_jobs
-from orchestrator.request import OutputMode
+from orchestrator.build.options import PROGRESS, BuildOptions, default_jobs
+from orchestrator.build.requests import OutputMode
 
 
 def add_build_flags(p: argparse.ArgumentParser) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from orchestrator.backend.bake import LINK
 from orchestrator.backend.base import BuildRequest
-from orchestrator.graph import Hierarchy
-from orchestrator.labels import KEY_LABEL, PREFIX, RunFacts, automatic_labels
-from orchestrator.model import CacheEntry, Target
+from orchestrator.build.labels import KEY_LABEL, PREFIX, RunFacts, automatic_labels
+from orchestrator.execution.status import Phase
+from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.refs import context_key, parse_ref
-from orchestrator.status import Phase
+from orchestrator.spec.model import CacheEntry, Target
 
 LOCAL_REPOSITORY = "localhost/stackbake"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import Problem, SpecError
-from orchestrator.history import write_atomic
+from orchestrator.state import write_atomic
 
 LOCK_VERSION = 1
 HEADER = (

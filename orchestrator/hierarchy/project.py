@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import ProblemCollector
-from orchestrator.graph import Hierarchy, build_hierarchy
-from orchestrator.model import Spec
+from orchestrator.hierarchy.graph import Hierarchy, build_hierarchy
 from orchestrator.spec.assemble import assemble
 from orchestrator.spec.checks import check_spec
 from orchestrator.spec.loader import find_spec, load_documents
+from orchestrator.spec.model import Spec
 
 
 @dataclass(frozen=True)

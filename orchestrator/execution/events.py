@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.status import Phase, Status
+from orchestrator.execution.status import Phase, Status
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ import threading
 from typing import IO
 
 from orchestrator.backend.base import Backend
-from orchestrator.build import freshness, run_build
-from orchestrator.build_options import BuildOptions
+from orchestrator.bases.lockfile import load_lock, lock_path
+from orchestrator.bases.resolution import Resolution, affected, lockable, resolve
+from orchestrator.build.options import BuildOptions
+from orchestrator.build.pipeline import freshness, run_build
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, display_path
-from orchestrator.lockfile import load_lock, lock_path
-from orchestrator.locking import Resolution, affected, lockable, resolve
-from orchestrator.project import Project
+from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.selection import select
 from orchestrator.render.plan import render_plan
-from orchestrator.selection import select
 
 
 def _resolve_all(project: Project, backend: Backend, stream: IO[str]) -> Resolution:

@@ -13,26 +13,26 @@ from typing import IO
 from rich.console import Console
 
 from orchestrator.backend.base import Backend
-from orchestrator.build_options import BuildOptions
+from orchestrator.bases.lockfile import Lock, load_lock, lock_path
+from orchestrator.bases.resolution import resolve
+from orchestrator.build.labels import RunFacts
+from orchestrator.build.options import BuildOptions
+from orchestrator.build.requests import OutputMode, RequestFactory, image_names, output_kind
+from orchestrator.build.runner import RetryPolicy, TargetRunner
+from orchestrator.build.session import open_session
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, display_path
-from orchestrator.history import STATE_DIR, Durations
-from orchestrator.incremental import Freshness, assess
-from orchestrator.labels import RunFacts
-from orchestrator.lockfile import Lock, load_lock, lock_path
-from orchestrator.locking import resolve
-from orchestrator.project import Project
+from orchestrator.execution.executor import Run
+from orchestrator.execution.schedule import Schedule
+from orchestrator.execution.status import Kind
+from orchestrator.freshness.uptodate import Freshness, assess
+from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.selection import expand_names, select
 from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import print_summary
-from orchestrator.request import OutputMode, RequestFactory, image_names, output_kind
-from orchestrator.runner import RetryPolicy, TargetRunner
-from orchestrator.schedule import Schedule
-from orchestrator.scheduler import Run
-from orchestrator.selection import expand_names, select
-from orchestrator.session import open_session
 from orchestrator.spec.checks import check_secrets
-from orchestrator.status import Kind
+from orchestrator.state import STATE_DIR, Durations
 
 IMAGE_OUTPUTS = ("image", "registry", "docker")
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import Backend, BuildResult, CancelToken
-from orchestrator.events import LogLine, Retrying, Started
-from orchestrator.incremental import Freshness
-from orchestrator.request import RequestFactory, image_names, key_tag, pin_tag, staging_tag
-from orchestrator.scheduler import Emit, Outcome
-from orchestrator.session import Session
-from orchestrator.status import Kind, Phase, Status
+from orchestrator.build.requests import RequestFactory, image_names, key_tag, pin_tag, staging_tag
+from orchestrator.build.session import Session
+from orchestrator.execution.events import LogLine, Retrying, Started
+from orchestrator.execution.executor import Emit, Outcome
+from orchestrator.execution.status import Kind, Phase, Status
+from orchestrator.freshness.uptodate import Freshness
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from typing import IO
 import networkx as nx
 
 from orchestrator.backend.base import Backend, BuildRequest, BuildResult, CancelToken, OnLine
-from orchestrator.incremental import Freshness
-from orchestrator.request import RequestFactory, pin_tag
+from orchestrator.build.requests import RequestFactory, pin_tag
+from orchestrator.freshness.uptodate import Freshness
 
 PRIMERS = 2  # roots started ahead of the session, the ones with the most below them
 SESSION_LOG = "_session.log"  # bake's own lines (target names cannot start with "_")

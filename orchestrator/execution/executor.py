@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import CancelToken
-from orchestrator.events import Event, Finished, Stopping
-from orchestrator.schedule import Schedule
-from orchestrator.status import Kind, Phase, Status
+from orchestrator.execution.events import Event, Finished, Stopping
+from orchestrator.execution.schedule import Schedule
+from orchestrator.execution.status import Kind, Phase, Status
 
 Emit = Callable[[Event], None]
 

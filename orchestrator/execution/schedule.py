@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import networkx as nx
 
-from orchestrator.status import Kind, Status
+from orchestrator.execution.status import Kind, Status
 
 DEFAULT_WEIGHT = 1.0
 

@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 import networkx as nx
 
 from orchestrator.errors import UsageError
-from orchestrator.graph import Hierarchy
+from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hints import did_you_mean
 from orchestrator.spec.checks import group_members, is_glob
 

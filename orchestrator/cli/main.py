@@ -9,16 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from orchestrator import __version__
-from orchestrator.cli_build import add_build_flags, build_options, with_signals
-from orchestrator.error_handler import run_guarded
+from orchestrator.cli.build_flags import add_build_flags, build_options, with_signals
+from orchestrator.cli.error_handler import run_guarded
 from orchestrator.errors import EXIT_OK, EXIT_USAGE, UsageError, display_path
+from orchestrator.hierarchy.project import Project, load_project
+from orchestrator.hierarchy.selection import expand_names, select
 from orchestrator.hints import did_you_mean
-from orchestrator.project import Project, load_project
 from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
 from orchestrator.render.graphs import render_graph
 from orchestrator.render.listing import render_listing
 from orchestrator.render.plan import render_plan
-from orchestrator.selection import expand_names, select
 from orchestrator.spec import reference
 from orchestrator.spec.schema import schema_text
 from orchestrator.spec.variables import parse_assignments
@@ -181,7 +181,7 @@ def _project(
 
 
 def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:
-    from orchestrator.changes import changed_since
+    from orchestrator.freshness.changes import changed_since
 
     return changed_since(project, args.changed_since, order, lambda f, p: _project(args, f, p))
 
@@ -190,7 +190,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     # Imported here: the engine client and the live view cost ~0.3 s at start-up, and
     # only building needs them.
     from orchestrator.backend.buildx import BuildxBackend
-    from orchestrator.build import run_build
+    from orchestrator.build.pipeline import run_build
 
     project = _project(args, remember=True)
     targets, with_dependents = tuple(args.targets), args.with_dependents
@@ -213,14 +213,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
-    from orchestrator.refresh import run_lock
+    from orchestrator.build.refresh import run_lock
 
     return run_lock(_project(args), BuildxBackend(), stream=sys.stdout)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
-    from orchestrator.refresh import run_refresh
+    from orchestrator.build.refresh import run_refresh
 
     project = _project(args, remember=True)
     options = build_options(args, tuple(args.targets), with_dependents=False)
@@ -265,9 +265,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     fresh = None
     if args.explain:
         from orchestrator.backend.buildx import BuildxBackend
-        from orchestrator.history import STATE_DIR
-        from orchestrator.incremental import assess
-        from orchestrator.lockfile import load_lock, lock_path
+        from orchestrator.bases.lockfile import load_lock, lock_path
+        from orchestrator.freshness.uptodate import assess
+        from orchestrator.state import STATE_DIR
 
         state = h.spec.folder / STATE_DIR
         locked = load_lock(lock_path(h.spec.path)).digests()

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import Backend
+from orchestrator.bases.lockfile import Lock, LockedImage
 from orchestrator.errors import Problem, SpecError
-from orchestrator.graph import ExternalBase, Hierarchy
-from orchestrator.lockfile import Lock, LockedImage
+from orchestrator.hierarchy.graph import ExternalBase, Hierarchy
 from orchestrator.refs import normalize_platform, parse_ref
 
 

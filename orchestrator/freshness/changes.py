@@ -23,14 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from orchestrator.bases.lockfile import load_lock, lock_path
 from orchestrator.errors import StackbakeError, UsageError, display_path
-from orchestrator.graph import Hierarchy
-from orchestrator.history import STATE_DIR
-from orchestrator.keys import HashCache, KeyInputs, compute_keys, explain
-from orchestrator.lockfile import load_lock, lock_path
-from orchestrator.model import Target
-from orchestrator.project import Project
+from orchestrator.freshness.keys import HashCache, KeyInputs, compute_keys, explain
+from orchestrator.hierarchy.graph import Hierarchy
+from orchestrator.hierarchy.project import Project
+from orchestrator.spec.model import Target
 from orchestrator.spec.variables import GIT_BUILTINS, GitFacts
+from orchestrator.state import STATE_DIR
 
 # Loads a spec file with the run's --var/--set/environment plus these overrides.
 Loader = Callable[[str, Mapping[str, str]], Project]

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.request import OutputMode
+from orchestrator.build.requests import OutputMode
 
 PROGRESS = ("auto", "tty", "plain", "quiet")
 

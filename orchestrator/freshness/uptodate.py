@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.backend.base import Backend, ImageInfo
-from orchestrator.graph import Hierarchy
-from orchestrator.history import write_atomic
-from orchestrator.keys import HashCache, KeyInputs, compute_keys, explain
-from orchestrator.labels import KEY_LABEL
-from orchestrator.request import image_names, key_tag
+from orchestrator.build.labels import KEY_LABEL
+from orchestrator.build.requests import image_names, key_tag
+from orchestrator.freshness.keys import HashCache, KeyInputs, compute_keys, explain
+from orchestrator.hierarchy.graph import Hierarchy
+from orchestrator.state import write_atomic
 
 
 @dataclass(frozen=True)

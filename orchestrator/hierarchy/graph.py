@@ -15,11 +15,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from orchestrator.dockerfiles import Analysis, DockerfileError, analyze, parse
 from orchestrator.errors import Problem, ProblemCollector, display_path
+from orchestrator.hierarchy.dockerfiles import Analysis, DockerfileError, analyze, parse
 from orchestrator.hints import did_you_mean
-from orchestrator.model import Spec, Target
 from orchestrator.refs import BadReference, host_platform, parse_ref, platform_problem
+from orchestrator.spec.model import Spec, Target
 
 
 @dataclass(frozen=True)
