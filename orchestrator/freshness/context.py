@@ -191,10 +191,6 @@ class Entry:
     mode: int
     st: os.stat_result
 
-    @property
-    def executable(self) -> bool:
-        return bool(self.mode & 0o111)
-
 
 def ignore_file(context: Path, dockerfile: Path) -> Path | None:
     """The ignore file BuildKit applies: `<Dockerfile>.dockerignore`, else the context's."""

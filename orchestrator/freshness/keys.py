@@ -93,13 +93,9 @@ class KeyInputs:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def context_files(target: Target, cache: HashCache) -> dict[str, str]:
-    found = ignore_file(target.context, target.dockerfile)
-    return _context_files(target.context, found, cache)
-
-
-def _context_files(context: Path, found: Path | None, cache: HashCache) -> dict[str, str]:
-    """context_files of a context with its ignore file (`found`), as ignore_file gives it."""
+def context_files(context: Path, found: Path | None, cache: HashCache) -> dict[str, str]:
+    """What BuildKit would send of `context` with its ignore file (`found`, as ignore_file
+    gives it): each path with its kind, mode and (files) digest."""
     patterns = read_ignore(found.read_text(encoding="utf-8")) if found else []
     # str(context / entry.path), without a Path per entry (Path(".") / "a" is "a").
     root = "" if str(context) == "." else os.path.join(context, "")
@@ -153,7 +149,7 @@ def compute_keys(
         }
         found = ignore_file(target.context, target.dockerfile)
         if (target.context, found) not in walked:
-            walked[target.context, found] = _context_files(target.context, found, cache)
+            walked[target.context, found] = context_files(target.context, found, cache)
         parents = {}
         for p in h.parents(name):
             if p not in keys:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 from orchestrator.errors import ProblemCollector, display_path
 from orchestrator.hints import did_you_mean
@@ -179,13 +178,6 @@ def _reachable_groups(spec: Spec, start: str) -> set[str]:
                 seen.add(member)
                 todo.append(member)
     return seen
-
-
-def relative(path: Path, folder: Path) -> str:
-    try:
-        return str(path.relative_to(folder))
-    except ValueError:
-        return str(path)
 
 
 def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> None:
