@@ -84,14 +84,14 @@ def measure(argv: list[str], cwd: Path, out: Path | None = None) -> tuple[float,
 # loaded, validated and graphed, every target selected, keys over the stat cache.
 KEYS_DRIVER = """\
 import hashlib
-from orchestrator.state import STATE_DIR
+from orchestrator.state import StateDir
 from orchestrator.freshness.keys import HashCache, compute_keys
 from orchestrator.hierarchy.project import load_project
 from orchestrator.hierarchy.selection import select
 
 h = load_project("builds.yaml").hierarchy
 order = select(h, [])
-inputs = compute_keys(h, order, HashCache.load(h.spec.folder / STATE_DIR / "hashes.json"))
+inputs = compute_keys(h, order, HashCache.of(StateDir(h.spec.folder)))
 keys = "\\n".join(f"{name} {inputs[name].key}" for name in order)
 files = sum(len(i.files) for i in inputs.values())
 digest = hashlib.sha256(keys.encode()).hexdigest()

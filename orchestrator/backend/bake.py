@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.backend.base import BuildRequest, BuildResult
 from orchestrator.backend.progress import Demux
 
-LINK = "target:"  # a named context that is another target of the same session
+LINK = "target:"  # a named context that is another target of the same bake file
 BAKE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what bake accepts as a target name
 RESERVED = {"internal", "default"}  # bake's own words in `[...]` prefixes and groups
 
@@ -41,13 +41,10 @@ def _literal(value: str) -> str:
 
 def definition(requests: Sequence[BuildRequest], names: Mapping[str, str]) -> dict[str, object]:
     """The bake file for these requests: every field of `docker buildx build` that a
-    request sets, and `target:` links between them. Secrets by reference only."""
+    request sets, and its links as `target:` contexts. Secrets by reference only."""
     targets: dict[str, object] = {}
     for req in requests:
-        contexts = {
-            key: LINK + names[source[len(LINK) :]] if source.startswith(LINK) else source
-            for key, source in req.contexts.items()
-        }
+        contexts = {**req.contexts, **{k: LINK + names[t] for k, t in req.links.items()}}
         fields: dict[str, object] = {
             "context": str(req.context),
             "dockerfile": str(req.dockerfile),

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import Phase
 from orchestrator.spec.model import Secret
 
 OnLine = Callable[[str], None]
 TAIL = 30  # lines of a failed build's log kept with its result
-
-
-class CancelToken:
-    """Set once; callbacks registered before or after run exactly once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
-        self.event = threading.Event()
-
-    @property
-    def cancelled(self) -> bool:
-        return self.event.is_set()
-
-    def on_cancel(self, callback: Callable[[], None]) -> None:
-        with self._lock:
-            if not self.event.is_set():
-                self._callbacks.append(callback)
-                return
-        callback()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self.event.is_set():
-                return
-            self.event.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            callback()
 
 
 @dataclass(frozen=True)
@@ -66,6 +37,9 @@ class BuildRequest:
     pull: bool = False
     builder: str | None = None
     contexts: Mapping[str, str] = field(default_factory=dict)  # named contexts: the pins
+    # Named contexts that are other targets of the same session (context key -> target):
+    # only a session can build these (bake's `target:` contexts).
+    links: Mapping[str, str] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # empty: the engine's image store
     load: bool = False
     log_file: Path | None = None
@@ -93,6 +67,15 @@ class RemoteImage:
 
     digest: str
     platforms: Mapping[str, str] = field(default_factory=dict)  # "linux/amd64" -> digest
+
+
+@dataclass(frozen=True)
+class SessionFiles:
+    """Where a session's own files go while it runs: the generated bake file, and the
+    metadata file bake writes."""
+
+    definition: Path
+    metadata: Path
 
 
 class SessionSink(Protocol):
@@ -125,12 +108,12 @@ class Backend(Protocol):
         requests: Sequence[BuildRequest],
         sink: SessionSink,
         cancel: CancelToken,
-        folder: Path,
+        files: SessionFiles,
     ) -> None:
-        """Run these builds in one session (a `target:<name>` context is another of
-        them); tell `sink` of each line and each result as it comes. Returns when the
-        session ended; a target with no result was stopped by another's failure.
-        `folder`: where the session's own files go (the generated bake file)."""
+        """Run these builds in one session (a request's `links` name others of them);
+        tell `sink` of each line and each result as it comes. Returns when the session
+        ended; a target with no result was stopped by another's failure. `files`: where
+        the session's own files go, removed when it ends."""
         ...
 
     def push(

@@ -13,36 +13,34 @@ run that builds one target.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import tempfile
-import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from orchestrator.atomic import write_atomic
 from orchestrator.backend import engine
 from orchestrator.backend.bake import bake_argv, bake_names, definition, finish
 from orchestrator.backend.base import (
     TAIL,
     BuildRequest,
     BuildResult,
-    CancelToken,
     ImageInfo,
     OnLine,
     RemoteImage,
+    SessionFiles,
     SessionSink,
 )
+from orchestrator.backend.process import background, run_streaming
 from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
 from orchestrator.backend.registry import lookup_all
-from orchestrator.state import write_atomic
+from orchestrator.execution.cancel import CancelToken
 
 T = TypeVar("T")
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
@@ -112,75 +110,6 @@ def classify(tail: Sequence[str]) -> tuple[str, bool]:
     return reason[:300], transient
 
 
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a build and everything it started: SIGINT first (buildx then cancels the
-    solve in the engine), SIGTERM if it lingers, and SIGKILL for whatever of its
-    process group is left, even when the leader is already gone."""
-    for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def run_streaming(
-    argv: list[str],
-    env: dict[str, str],
-    *,
-    on_line: OnLine,
-    cancel: CancelToken,
-    redactor: Redactor,
-    log_file: Path | None,
-) -> tuple[int, deque[str]]:
-    """Run a command in its own process group, one redacted line at a time."""
-    tail: deque[str] = deque(maxlen=TAIL)
-    log = log_file.open("a", encoding="utf-8") if log_file else None
-    try:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        cancel.on_cancel(
-            lambda: threading.Thread(target=_terminate, args=(proc,), daemon=True).start()
-        )
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = redactor(raw.decode("utf-8", "replace").rstrip("\r\n"))
-            tail.append(line)
-            if log:
-                log.write(line + "\n")
-            on_line(line)
-        return proc.wait(), tail
-    finally:
-        if log:
-            log.close()
-
-
-def _background(work: Callable[..., T], *args: Any) -> Future[T]:
-    """`work(*args)` on a daemon thread: a run that ends first does not wait for it."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work(*args))
-        except BaseException as exc:  # given to whoever waits for the result
-            future.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
-
-
 class BuildxBackend:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
@@ -191,9 +120,9 @@ class BuildxBackend:
         # Ask the engine what pre-flight needs while the run still inspects its images
         # (`docker info`; `buildx inspect` too when children may be pinned locally).
         if self._engine is None:
-            self._engine = _background(engine.engine_facts, self.environ)
+            self._engine = background(engine.engine_facts, self.environ)
         if pins and builder not in self._builders:
-            self._builders[builder] = _background(engine.builder_driver, self.environ, builder)
+            self._builders[builder] = background(engine.builder_driver, self.environ, builder)
 
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         self.warm(builder, pins=local_pins)
@@ -230,19 +159,18 @@ class BuildxBackend:
         requests: Sequence[BuildRequest],
         sink: SessionSink,
         cancel: CancelToken,
-        folder: Path,
+        files: SessionFiles,
     ) -> None:
         # `docker buildx bake` as a child process, for the same reasons as build(): a
         # process group to stop, and its output line by line (see backend/bake.py). The
-        # bake file (build args and labels, secrets by reference) lives in `folder` for
-        # the session only.
+        # bake file (build args and labels, secrets by reference) exists for the session
+        # only.
         env = dict(self.environ)
         redactor = Redactor.for_secrets([s for r in requests for s in r.secrets], env)
         names = bake_names([r.target for r in requests])
         demux = Demux({bake: target for target, bake in names.items()}, sink, redactor)
         builders = {r.builder for r in requests}
-        file, metadata = folder / "_session.bake.json", folder / "_session.metadata.json"
-        folder.mkdir(parents=True, exist_ok=True)
+        file, metadata = files.definition, files.metadata
         metadata.unlink(missing_ok=True)
         write_atomic(file, json.dumps(definition(requests, names), indent=1) + "\n")
         argv = bake_argv(

@@ -6,17 +6,17 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from orchestrator.backend.base import (
     BuildRequest,
     BuildResult,
-    CancelToken,
     ImageInfo,
     OnLine,
     RemoteImage,
+    SessionFiles,
     SessionSink,
 )
+from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import Phase
 
 
@@ -119,7 +119,7 @@ class FakeBackend:
         requests: Sequence[BuildRequest],
         sink: SessionSink,
         cancel: CancelToken,
-        folder: Path,
+        files: SessionFiles,
     ) -> None:
         """One target after the other, in the order given (the session's), as bake
         would: the first failure ends the session, the targets after it get nothing."""

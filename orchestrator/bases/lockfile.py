@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.atomic import write_atomic
 from orchestrator.errors import Problem, SpecError
-from orchestrator.state import write_atomic
 
 LOCK_VERSION = 1
 HEADER = (

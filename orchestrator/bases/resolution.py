@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 from orchestrator.backend.base import Backend
-from orchestrator.bases.lockfile import Lock, LockedImage
-from orchestrator.errors import Problem, SpecError
+from orchestrator.bases.lockfile import Lock, LockedImage, load_lock, lock_path
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, Problem, SpecError, display_path
 from orchestrator.hierarchy.graph import ExternalBase, Hierarchy
 from orchestrator.refs import normalize_platform, parse_ref
 
@@ -111,3 +112,47 @@ def _check_platforms(h: Hierarchy, bases: Uses, images: dict[str, LockedImage]) 
                 )
     if problems:
         raise SpecError(problems)
+
+
+def complete_lock(h: Hierarchy, backend: Backend, names: list[str], stream: IO[str]) -> Lock:
+    """builds.lock, with the bases of `names` missing from it resolved now, recorded in it
+    and reported (as cargo does for a new dependency); one no registry knows (an image
+    loaded offline) is used as the engine has it, and said so."""
+    lock = load_lock(lock_path(h.spec.path))
+    done = resolve(h, backend, lock, names, everything=False)
+    if done.changes:
+        done.lock.save()
+    for change in done.changes:
+        stream.write(f"{display_path(lock.path)}: {change.render()}\n")
+    for ref in done.unresolved:
+        stream.write(f"{ref}: not found in a registry; not pinned, used as the engine has it\n")
+    return done.lock
+
+
+def resolve_all(h: Hierarchy, backend: Backend, stream: IO[str]) -> Resolution:
+    """Every external base resolved again (`lock`, `refresh`), with what changed."""
+    lock = load_lock(lock_path(h.spec.path))
+    done = resolve(h, backend, lock, list(h.spec.targets), everything=True)
+    n, moved = len(done.lock.images), [c for c in done.changes if c.old and c.new]
+    stream.write(
+        f"{display_path(lock.path)}: {n} base{'s' * (n != 1)} resolved, {len(moved)} changed\n"
+    )
+    for change in done.changes:
+        stream.write(f"  {change.render()}\n")
+    uses = lockable(h, list(h.spec.targets))
+    for ref in done.unresolved:
+        where = ", ".join(f"{u.origin.describe(h.spec.folder)}" for _, u in uses[ref])
+        stream.write(
+            f"  {ref}: not found in its registry (or not allowed: docker login), "
+            f"left unlocked; used by {where}\n"
+        )
+    return done
+
+
+def run_lock(h: Hierarchy, backend: Backend, *, stream: IO[str]) -> int:
+    """`stackbake lock`: resolve every external base and write the lock; exit 1 when one
+    could not be."""
+    done = resolve_all(h, backend, stream)
+    if done.changes or not done.lock.exists:
+        done.lock.save()
+    return EXIT_FAILED if done.unresolved else EXIT_OK

@@ -13,19 +13,18 @@ from pathlib import Path
 from orchestrator.refs import BadReference, parse_ref
 
 PREFIX = "org.opencontainers.image."
-KEY_LABEL = "stackbake.key"  # which build key an image was built for (see keys.py)
 
 
 @dataclass(frozen=True)
-class RunFacts:
-    """Per-run values: when, and which commit of which repository."""
+class Provenance:
+    """Where this run's images come from: when, and which commit of which repository."""
 
     created: str  # RFC 3339, UTC
     revision: str | None
     source: str | None
 
     @classmethod
-    def collect(cls, folder: Path, created: str) -> RunFacts:
+    def collect(cls, folder: Path, created: str) -> Provenance:
         def git(*args: str) -> str | None:
             try:
                 out = subprocess.run(
@@ -56,14 +55,14 @@ def version_of(tags: tuple[str, ...]) -> str | None:
 def automatic_labels(
     target: str,
     tags: tuple[str, ...],
-    facts: RunFacts,
+    provenance: Provenance,
     base_name: str | None,
     base_digest: str | None,
 ) -> dict[str, str]:
-    labels = {f"{PREFIX}created": facts.created, f"{PREFIX}title": target}
+    labels = {f"{PREFIX}created": provenance.created, f"{PREFIX}title": target}
     optional = {
-        "revision": facts.revision,
-        "source": facts.source,
+        "revision": provenance.revision,
+        "source": provenance.source,
         "version": version_of(tags),
         "base.name": base_name,
         "base.digest": base_digest,

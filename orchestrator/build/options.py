@@ -1,4 +1,5 @@
-"""What `stackbake build` was asked to do: cheap to import, for the command line."""
+"""What `stackbake build` was asked to do, and where its images go: plain data, cheap to
+import (the command line builds these before anything heavy is loaded)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.build.requests import OutputMode
-
 PROGRESS = ("auto", "tty", "plain", "quiet")
+IMAGE_OUTPUTS = ("image", "registry", "docker")  # exporters that leave an image to pin
 
 
 def default_jobs() -> int:
@@ -20,6 +20,56 @@ def default_jobs() -> int:
     engine idle: on the 30-target benchmark on 2 cores, -j 4 took 2.2x bake's cold time
     and -j 32 1.5x."""
     return max(8, min(32, 16 * (os.cpu_count() or 2)))
+
+
+def output_attrs(output: str) -> dict[str, str]:
+    """A buildx `--output` spec as its attributes (`type=local,dest=out`)."""
+    return dict(p.partition("=")[::2] for p in output.split(","))
+
+
+def output_kind(output: str) -> str:
+    """The exporter a buildx `--output` spec names (`type=local,dest=out` -> `local`)."""
+    return output_attrs(output).get("type", "")
+
+
+def _publishes(output: str) -> bool:
+    attrs = output_attrs(output)
+    return attrs.get("type") == "registry" or attrs.get("push", "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class OutputMode:
+    """Where built images go (`--push`, `--load`, `--output`) and how they are built."""
+
+    push: bool = False
+    load: bool = False
+    outputs: tuple[str, ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    builder: str | None = None
+
+    @property
+    def pushes(self) -> bool:
+        """--push, or an --output that publishes (type=registry, push=true)."""
+        return self.push or any(_publishes(o) for o in self.outputs)
+
+    def local_outputs(self) -> tuple[str, ...]:
+        """The outputs with publishing taken out: stackbake pushes itself, after tests."""
+        out = []
+        for output in self.outputs:
+            attrs = [list(p.partition("=")[::2]) for p in output.split(",")]
+            for pair in attrs:
+                if pair == ["type", "registry"]:
+                    pair[1] = "image"
+                elif pair[0] == "push":
+                    pair[1] = "false"
+            out.append(",".join(f"{k}={v}" for k, v in attrs))
+        return tuple(out)
+
+    @property
+    def names_images(self) -> bool:
+        """Whether builds land as images in the store, where `--tag` names them."""
+        return all(output_kind(o) in ("image", "docker") for o in self.local_outputs())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""`stackbake lock` and `stackbake refresh`: resolve external bases, record them in
-the lock, and (refresh) rebuild exactly what builds on a base that moved.
+"""`stackbake refresh`: resolve every external base again, record them in the lock, and
+rebuild exactly what builds on a base that moved.
 
 The nightly job is `stackbake refresh --push`: bases are re-resolved in their
 registries, the lock is rewritten, and the selection is built against it: the targets
@@ -13,41 +13,15 @@ import threading
 from typing import IO
 
 from orchestrator.backend.base import Backend
-from orchestrator.bases.lockfile import load_lock, lock_path
-from orchestrator.bases.resolution import Resolution, affected, lockable, resolve
+from orchestrator.bases.resolution import affected, resolve_all
 from orchestrator.build.options import BuildOptions
-from orchestrator.build.pipeline import freshness, run_build
-from orchestrator.errors import EXIT_FAILED, EXIT_OK, display_path
+from orchestrator.build.pipeline import run_build
+from orchestrator.build.plan import freshness
+from orchestrator.errors import EXIT_FAILED, EXIT_OK
 from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.selection import select
 from orchestrator.render.plan import render_plan
-
-
-def _resolve_all(project: Project, backend: Backend, stream: IO[str]) -> Resolution:
-    lock = load_lock(lock_path(project.spec.path))
-    done = resolve(project.hierarchy, backend, lock, list(project.spec.targets), everything=True)
-    n, moved = len(done.lock.images), [c for c in done.changes if c.old and c.new]
-    stream.write(
-        f"{display_path(lock.path)}: {n} base{'s' * (n != 1)} resolved, {len(moved)} changed\n"
-    )
-    for change in done.changes:
-        stream.write(f"  {change.render()}\n")
-    uses = lockable(project.hierarchy, list(project.spec.targets))
-    for ref in done.unresolved:
-        where = ", ".join(f"{u.origin.describe(project.spec.folder)}" for _, u in uses[ref])
-        stream.write(
-            f"  {ref}: not found in its registry (or not allowed: docker login), "
-            f"left unlocked; used by {where}\n"
-        )
-    return done
-
-
-def run_lock(project: Project, backend: Backend, *, stream: IO[str]) -> int:
-    """Resolve every external base and write the lock; exit 1 when one could not be."""
-    done = _resolve_all(project, backend, stream)
-    if done.changes or not done.lock.exists:
-        done.lock.save()
-    return EXIT_FAILED if done.unresolved else EXIT_OK
+from orchestrator.state import StateDir
 
 
 def run_refresh(
@@ -65,7 +39,7 @@ def run_refresh(
     bases that moved tonight also retries what failed last night, whose base no longer
     "moves". `dry_run`: show what would build and why, write nothing."""
     h = project.hierarchy
-    done = _resolve_all(project, backend, stream)
+    done = resolve_all(h, backend, stream)
     selected = select(h, list(options.targets))
     hit = affected(h, selected, done.changed_refs())
     if hit:
@@ -77,8 +51,9 @@ def run_refresh(
         )
         # A base that could not be resolved was not refreshed: the nightly job says so.
         return code or (EXIT_FAILED if done.unresolved else EXIT_OK)
-    fresh = freshness(project, selected, options, backend, done.lock.digests())
-    rebuild = [n for n in selected if n not in fresh.current]
+    state = StateDir(project.spec.folder)
+    fresh = freshness(h, selected, options, backend, state, locked=done.lock.digests())
+    rebuild = [n for n in selected if n not in fresh.up_to_date]
     if rebuild:
         stream.write(render_plan(h, rebuild, rebuild, "text", fresh) + "\n")
     else:

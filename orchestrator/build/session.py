@@ -5,12 +5,13 @@ on a 30-target tree on 2 cores that made a cold build 1.5x bake's. In a session 
 child is linked to its parent's build (`target:` context), as bake links them, and
 BuildKit schedules the whole set. stackbake keeps what bake lacks:
 
-- Each target's runner still decides its status: it waits here for its target's
-  result, which comes as soon as that image is exported, then tests, tags, pushes.
+- Each target's runner still decides its status: its build phase waits here for its
+  target's result (`SessionBuilder`), which comes as soon as that image is exported,
+  then it tests, tags and pushes.
 - Failure isolation: bake stops everything at the first failure. A failed target whose
   ancestors in the session all succeeded failed on its own steps; every other target
   the session did not finish builds again on its own (`wait` returns None), from the
-  cache, pinned to its parents by digest.
+  cache, pinned to its parents by digest (build/alone.py).
 - The roots of the session start at once in a build of their own that exports nothing
   (a primer): bake sets up every target's session, one after the other (~60 ms each),
   before BuildKit starts any step, and the primed steps run meanwhile; bake's solve of
@@ -24,20 +25,20 @@ import contextlib
 import dataclasses
 import functools
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import TracebackType
 from typing import IO
 
-import networkx as nx
-
-from orchestrator.backend.base import Backend, BuildRequest, BuildResult, CancelToken, OnLine
-from orchestrator.build.requests import RequestFactory, pin_tag
-from orchestrator.freshness.uptodate import Freshness
+from orchestrator.backend.base import Backend, BuildRequest, BuildResult, OnLine, SessionFiles
+from orchestrator.build.alone import AloneBuilder
+from orchestrator.build.plan import Plan
+from orchestrator.build.requests import RequestFactory
+from orchestrator.build.tags import RunTags
+from orchestrator.execution.cancel import CancelToken
+from orchestrator.state import StateDir
 
 PRIMERS = 2  # roots started ahead of the session, the ones with the most below them
-SESSION_LOG = "_session.log"  # bake's own lines (target names cannot start with "_")
 
 
 @dataclass
@@ -45,8 +46,8 @@ class Session:
     backend: Backend
     requests: Mapping[str, BuildRequest]  # in the order of the graph: parents first
     parents: Mapping[str, Sequence[str]]  # each target's parents in the session
-    logs: Path
-    direct: frozenset[str] = frozenset()  # named with their release tags by the session
+    state: StateDir  # the targets' logs, the session's own log and files
+    tags: RunTags | None = None  # makes `pins` when the session starts
     pins: Mapping[str, str] = field(default_factory=dict)  # parents outside: tag -> digest
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -64,22 +65,14 @@ class Session:
     def __contains__(self, name: object) -> bool:
         return name in self.requests
 
-    def leftovers(self) -> list[str]:
-        """Names to remove after the run: staging tags (an image waiting for its tests)
-        and the pins of parents outside the session."""
-        staging = [t for r in self.requests.values() for t in r.tags if ":stackbake-build-" in t]
-        return [*staging, *self.pins]
-
     def start(self) -> None:
-        for tag, digest in self.pins.items():
-            self.backend.tag(digest, [tag])
-        self.logs.mkdir(parents=True, exist_ok=True)
+        if self.tags is not None:
+            self.tags.pin(self.pins)
         for name in (*self.requests, None):
-            path = self.logs / (f"{name}.log" if name else SESSION_LOG)
-            path.write_text("", encoding="utf-8")
+            self.state.new_log(name)
             # Appending, a line at a time: a target's test stage (or its build alone)
             # appends to the same file while the session still writes.
-            self._files[name] = path.open("a", encoding="utf-8", buffering=1)
+            self._files[name] = self.state.log(name).open("a", encoding="utf-8", buffering=1)
         for primer in self._primers():
             self._spawn(functools.partial(self._prime, primer))
         self._spawn(self._run)
@@ -120,7 +113,10 @@ class Session:
 
     def _run(self) -> None:
         try:
-            self.backend.bake(list(self.requests.values()), self, self.cancel, self.logs)
+            files = SessionFiles(
+                self.state.session_file("bake.json"), self.state.session_file("metadata.json")
+            )
+            self.backend.bake(list(self.requests.values()), self, self.cancel, files)
         except Exception as exc:  # the targets then build on their own
             self.line(None, f"stackbake: the session could not run: {exc}")
         finally:
@@ -194,42 +190,58 @@ class Session:
             self._files.clear()
 
 
+class SessionBuilder:
+    """The build phase of the session's targets: the session's result first; a target
+    the session did not finish, and every retry, built alone."""
+
+    def __init__(self, session: Session, alone: AloneBuilder) -> None:
+        self.session = session
+        self.alone = alone
+        self._asked: set[str] = set()
+
+    def __enter__(self) -> SessionBuilder:
+        self.session.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.session.close()
+
+    def build(
+        self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        if name in self.session and name not in self._asked:
+            self._asked.add(name)
+            result = self.session.wait(name, on_line, cancel)
+            if result is not None:
+                return result
+            on_line("the session stopped before this target was built: building it alone")
+        return self.alone.build(name, digests, on_line, cancel)
+
+    def test(
+        self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        return self.alone.test(name, digests, on_line, cancel)
+
+
 def open_session(
-    factory: RequestFactory,
-    fresh: Freshness,
-    backend: Backend,
-    building: Sequence[str],
-    *,
-    per_target: bool,
-    jobs: int,
-) -> Session | None:
-    """A session for the targets that build, when there are two or more and they can
-    share one: not asked to build one by one (--per-target, -j 1), no --pull (the runner
-    fetches bases itself when parents are pinned locally), one builder. Parents that are
-    up to date are pinned by digest, as in a build on its own."""
-    h, mode = factory.hierarchy, factory.mode
-    spec = h.spec
-    if per_target or jobs < 2 or len(building) < 2:
-        return None
-    if mode.pull or any(spec.targets[n].pull for n in building):
-        return None
-    if len({spec.targets[n].builder or mode.builder for n in building}) > 1:
-        return None
-    order = list(nx.lexicographical_topological_sort(h.dag.subgraph(building)))
-    parents = {n: [p for p in h.parents(n) if p in building] for n in order}
-    untested: dict[str, bool] = {}  # no test stage in it or above it in the session
-    for n in order:
-        untested[n] = not spec.targets[n].test and all(untested[p] for p in parents[n])
-    # Named with their release tags by the session itself only when nothing after the
-    # build can fail (a test stage above, a push): else they move once that passed.
-    direct = {n for n in order if untested[n] and factory.names_images() and not mode.pushes}
+    plan: Plan, factory: RequestFactory, tags: RunTags, backend: Backend, state: StateDir
+) -> Session:
+    """The session of `plan.session`: each target linked to its parents in it, pinned by
+    digest to those outside it (up to date), named with its release tags when its build
+    may name it, else with its staging tag."""
+    h, members = plan.hierarchy, set(plan.session)
     requests: dict[str, BuildRequest] = {}
+    parents: dict[str, list[str]] = {}
     pins: dict[str, str] = {}
-    for n in order:
-        outside = {p: fresh.current[p] for p in h.parents(n) if p in fresh.current}
-        if not mode.pushes:
-            pins |= {pin_tag(spec.targets[p], d): d for p, d in outside.items()}
-        release = factory.release_names(n, fresh.key(n)) if n in direct else []
-        token = None if n in direct else uuid.uuid4().hex[:12]
-        requests[n] = factory.build(n, outside, token, release, linked=parents[n])
-    return Session(backend, requests, parents, factory.logs, frozenset(direct), pins)
+    for name in plan.session:
+        parents[name] = [p for p in h.parents(name) if p in members]
+        outside = {p: plan.fresh.up_to_date[p] for p in h.parents(name) if p not in members}
+        pins |= factory.local_pins(name, outside)
+        if name in plan.named_by_build:
+            names = factory.release_names(name)
+        else:
+            names = [tags.staging(factory.target(name))]
+        requests[name] = factory.build(name, outside, names, linked=parents[name])
+    return Session(backend, requests, parents, state, tags, pins)

@@ -10,8 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.build.options import PROGRESS, BuildOptions, default_jobs
-from orchestrator.build.requests import OutputMode
+from orchestrator.build.options import PROGRESS, BuildOptions, OutputMode, default_jobs
 
 
 def add_build_flags(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Run a schedule on worker threads and yield events as they happen.
+"""The executor: a schedule's targets run on worker threads, events yielded as they
+happen.
 
 Workers never raise: whatever happens inside one becomes an `Outcome`. The loop
 is the only place that changes the schedule, so statuses are decided in one
@@ -14,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.backend.base import CancelToken
+from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.events import Event, Finished, Stopping
 from orchestrator.execution.schedule import Schedule
 from orchestrator.execution.status import Kind, Phase, Status
@@ -35,7 +36,7 @@ Work = Callable[[str, Emit, CancelToken, Mapping[str, str]], Outcome]
 
 
 @dataclass
-class Run:
+class Executor:
     schedule: Schedule
     work: Work
     fail_fast: bool = False

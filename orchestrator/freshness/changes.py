@@ -30,7 +30,7 @@ from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.project import Project
 from orchestrator.spec.model import Target
 from orchestrator.spec.variables import GIT_BUILTINS, GitFacts
-from orchestrator.state import STATE_DIR
+from orchestrator.state import StateDir
 
 # Loads a spec file with the run's --var/--set/environment plus these overrides.
 Loader = Callable[[str, Mapping[str, str]], Project]
@@ -73,11 +73,10 @@ def changed_since(
         except StackbakeError as exc:
             first = str(exc).splitlines()[0].replace(f"{tree}{os.sep}", "")
             return {n: [f"spec not loadable at {ref}: {first}"] for n in order}
-        stored = HashCache.load(folder / STATE_DIR / "hashes.json").entries  # read only
-        cache = HashCache(Path(tmp) / "now.json", stored)
+        cache = HashCache(StateDir(folder).hashes())  # the stat cache's entries, read only
         after = _keys(now.hierarchy, order, cache, _locked(now))
         known = [n for n in order if n in then.spec.targets]
-        before = _keys(then.hierarchy, known, HashCache(Path(tmp) / "then.json"), then_locked)
+        before = _keys(then.hierarchy, known, HashCache(), then_locked)
         outside = {n for n in order if _outside(now.spec.targets[n], root)}
         outside |= {n for n in known if _outside(then.spec.targets[n], tree)}
     changes: dict[str, list[str]] = {}

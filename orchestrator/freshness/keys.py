@@ -21,26 +21,24 @@ from typing import Any
 from orchestrator.freshness.context import Matcher, ignore_file, read_ignore, walk
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.spec.model import Target
-from orchestrator.state import write_atomic
+from orchestrator.state import StateDir
 
 KEY_VERSION = 1
+KEY_LABEL = "stackbake.key"  # the label that says which key an image was built for
 
 
 @dataclass
 class HashCache:
-    """File digests by (size, mtime_ns, inode), so an unchanged tree is not re-read."""
+    """File digests by (size, mtime_ns, inode), so an unchanged tree is not re-read;
+    kept in the state folder when it has one (`of`)."""
 
-    path: Path
     entries: dict[str, list[Any]] = field(default_factory=dict)
+    state: StateDir | None = None  # None: a throwaway cache, never saved
     dirty: bool = False
 
     @classmethod
-    def load(cls, path: Path) -> HashCache:
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            entries = {}
-        return cls(path, entries if isinstance(entries, dict) else {})
+    def of(cls, state: StateDir) -> HashCache:
+        return cls(state.hashes(), state)
 
     def digest(self, file: Path, st: os.stat_result) -> str:
         return self._digest(str(file), st)
@@ -60,8 +58,8 @@ class HashCache:
         return sha.hexdigest()
 
     def save(self) -> None:
-        if self.dirty:
-            write_atomic(self.path, json.dumps(self.entries, separators=(",", ":")))
+        if self.dirty and self.state is not None:
+            self.state.save_hashes(self.entries)
             self.dirty = False
 
 

@@ -9,22 +9,21 @@ registry instead (a fresh CI runner has an empty store): a pushed build also car
 the tag `REPO:key-<key>`, and parallel manifest lookups of those tags and of the
 release tags decide. An up-to-date target is not sent to BuildKit, only re-tagged
 where a release tag is missing or names another image. After a build, the key's
-inputs are recorded in `.stackbake/inputs/` so `plan --explain` can say what changed.
+inputs are recorded (see state.py) so `plan --explain` can say what changed.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.backend.base import Backend, ImageInfo
-from orchestrator.build.labels import KEY_LABEL
-from orchestrator.build.requests import image_names, key_tag
-from orchestrator.freshness.keys import HashCache, KeyInputs, compute_keys, explain
+from orchestrator.freshness.keys import KEY_LABEL, HashCache, KeyInputs, compute_keys, explain
 from orchestrator.hierarchy.graph import Hierarchy
-from orchestrator.state import write_atomic
+from orchestrator.hierarchy.naming import image_names, key_tag
+from orchestrator.state import StateDir
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,10 @@ class Freshness:
     inputs: Mapping[str, KeyInputs]
     images: Mapping[str, ImageInfo]  # local tag -> image
     forced: Mapping[str, str]  # target -> why it builds regardless
-    state: Path
-    current: Mapping[str, str] = field(default_factory=dict)  # target -> digest with its key
-    remote: bool = False  # images and current are the registry's, not the local store's
+    state_folder: Path  # stackbake's own folder (.stackbake/): never a build input
+    up_to_date: Mapping[str, str] = field(default_factory=dict)  # target -> image with its key
+    remote: bool = False  # images and up_to_date are the registry's, not the local store's
+    recorded: Mapping[str, KeyInputs | None] = field(default_factory=dict)  # last builds'
 
     def key(self, name: str) -> str:
         return self.inputs[name].key
@@ -44,8 +44,8 @@ class Freshness:
         out = []
         for name, inputs in self.inputs.items():
             context = h.spec.targets[name].context
-            if self.state.is_relative_to(context):
-                inside = self.state.relative_to(context).as_posix() + "/"
+            if self.state_folder.is_relative_to(context):
+                inside = self.state_folder.relative_to(context).as_posix() + "/"
                 if any(path.startswith(inside) for path in inputs.files):
                     out.append(name)
         return out
@@ -54,7 +54,7 @@ class Freshness:
         sent = self.state_sent(h)
         if not sent:
             return []
-        folder = self.state.name
+        folder = self.state_folder.name
         return [
             f"warning: the context of {', '.join(sent)} holds {folder}/ (stackbake's logs and "
             f"state, new every run): add '{folder}' to its .dockerignore, else "
@@ -62,20 +62,13 @@ class Freshness:
             "carries the logs"
         ]
 
-    def recorded(self, name: str) -> KeyInputs | None:
-        return recorded(self.state, name)
-
-    def record(self, name: str) -> None:
-        path = self.state / "inputs" / f"{name}.json"
-        write_atomic(path, json.dumps(self.inputs[name].to_json(), indent=1, sort_keys=True))
-
     def reasons(self, name: str) -> list[str]:
         """Why `name` builds (empty: it is up to date)."""
         if name in self.forced:
             return [self.forced[name]]
-        if name in self.current:
+        if name in self.up_to_date:
             return []
-        why = explain(self.inputs[name], self.recorded(name))
+        why = explain(self.inputs[name], self.recorded.get(name))
         if why:
             return why
         if self.remote:
@@ -83,24 +76,29 @@ class Freshness:
         return ["no image with its key under its tags (removed, or built elsewhere)"]
 
     def missing_tags(self, name: str, tags: Iterable[str]) -> list[str]:
-        digest = self.current[name]
+        digest = self.up_to_date[name]
         return [t for t in tags if (info := self.images.get(t)) is None or info.digest != digest]
 
 
-def recorded(state: Path, name: str) -> KeyInputs | None:
+def recorded(state: StateDir, name: str) -> KeyInputs | None:
     """The inputs of `name`'s last build from here, if recorded."""
+    data = state.inputs(name)
     try:
-        data = json.loads((state / "inputs" / f"{name}.json").read_text("utf-8"))
-        return KeyInputs.from_json(data)
-    except (OSError, ValueError, KeyError):
+        return KeyInputs.from_json(data) if data is not None else None
+    except (KeyError, TypeError):
         return None
+
+
+def record(state: StateDir, name: str, inputs: KeyInputs) -> None:
+    """`name` was built from these inputs: what the next run's `explain` compares."""
+    state.save_inputs(name, inputs.to_json())
 
 
 def assess(
     h: Hierarchy,
     names: list[str],
     backend: Backend,
-    state: Path,
+    state: StateDir,
     *,
     forced: Mapping[str, str],
     remote: bool = False,
@@ -112,25 +110,27 @@ def assess(
     the digests external bases are pinned to (key inputs). `likely` is called before the
     images are looked up when a target will probably build (forced, or its key is not
     the one of its last build here)."""
-    inputs = compute_keys(h, names, HashCache.load(state / "hashes.json"), locked)
+    inputs = compute_keys(h, names, HashCache.of(state), locked)
+    last = {n: recorded(state, n) for n in names}
     if likely is not None and (
-        forced or any((r := recorded(state, n)) is None or r.key != inputs[n].key for n in names)
+        forced or any((r := last[n]) is None or r.key != inputs[n].key for n in names)
     ):
         likely()
     tags = {n: image_names(h.spec.targets[n]) for n in names}
-    current = {}
+    fresh = Freshness(inputs, {}, dict(forced), state.root, remote=remote, recorded=last)
     if remote:
         keyed = {n: key_tag(h.spec.targets[n], inputs[n].key) for n in names if n not in forced}
         found = backend.lookup([*keyed.values(), *(t for n in keyed for t in tags[n])])
         digests = {ref: image.digest for ref, image in found.items()}
         images = {t: ImageInfo(d) for t, d in digests.items()}
         current = {n: digests[ref] for n, ref in keyed.items() if ref in digests}
-        return Freshness(inputs, images, dict(forced), state, current, remote=True)
+        return dataclasses.replace(fresh, images=images, up_to_date=current)
     images = backend.inspect([t for n in names for t in tags[n]])
+    current = {}
     for name in names:
         for tag in tags[name]:
             info = images.get(tag)
             if info and info.labels.get(KEY_LABEL) == inputs[name].key and name not in forced:
                 current[name] = info.digest
                 break
-    return Freshness(inputs, images, dict(forced), state, current)
+    return dataclasses.replace(fresh, images=images, up_to_date=current)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.hierarchy.graph import Hierarchy, Origin
+if TYPE_CHECKING:
+    from orchestrator.hierarchy.graph import Hierarchy, Origin
 
 
 def rel(path: Path, folder: Path) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.render.common import externals_json, parents_json
+
+if TYPE_CHECKING:
+    from orchestrator.hierarchy.graph import Hierarchy
 
 FORMATS = ("tree", "mermaid", "dot", "json")
 

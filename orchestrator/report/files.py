@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from orchestrator.atomic import write_atomic
 from orchestrator.errors import display_path
 from orchestrator.execution.status import Kind
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import ORDER, counts_line, ordered, short_digest
-from orchestrator.state import write_atomic
 
 REPORT_SCHEMA_ID = "stackbake.report/v1"
 

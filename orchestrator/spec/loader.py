@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 from pathlib import Path
 
 from orchestrator import __version__
@@ -12,7 +10,7 @@ from orchestrator.errors import Problem, SpecError
 from orchestrator.spec.schema import schema_text
 from orchestrator.spec.validate import validate_document
 from orchestrator.spec.yamlpos import Document, load_yaml
-from orchestrator.state import STATE_DIR, write_atomic
+from orchestrator.state import StateDir
 
 DEFAULT_FILES = ("builds.yaml", "builds.yml")
 
@@ -48,14 +46,10 @@ class ValidFiles:
 
     KEEP = 256
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / STATE_DIR / "valid.json"
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
         self.salt = hashlib.sha256(f"{__version__}\0{schema_text()}".encode()).digest()
-        try:
-            known = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = []
-        self.known: list[str] = known if isinstance(known, list) else []
+        self.known = state.valid_files()
         self.added = False
 
     def key(self, file: Path) -> str:
@@ -74,8 +68,7 @@ class ValidFiles:
 
     def save(self) -> None:
         if self.added:
-            with contextlib.suppress(OSError):  # read-only checkout: validate next time
-                write_atomic(self.path, json.dumps(self.known))
+            self.state.save_valid_files(self.known)
 
 
 def load_documents(root: Path, *, remember: bool = False) -> list[Document]:
@@ -88,7 +81,7 @@ def load_documents(root: Path, *, remember: bool = False) -> list[Document]:
     docs: list[Document] = []
     problems: list[Problem] = []
     seen: dict[Path, Document] = {}
-    valid = ValidFiles(root.parent) if remember else None
+    valid = ValidFiles(StateDir(root.parent)) if remember else None
 
     def visit(path: Path, chain: tuple[Path, ...]) -> None:
         try:

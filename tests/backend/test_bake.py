@@ -34,10 +34,8 @@ def test_definition_links_targets_and_keeps_dollar_signs_literal(tmp_path: Path)
         cache_from=("type=registry,ref=r.example/app:cache",),
         secrets=(Secret("tok", env="TOKEN"),),
         no_cache=True,
-        contexts={
-            "r.example/py:3.12": "target:py-3.12",
-            "alpine:3.20": "docker-image://alpine@sha256:ab",
-        },
+        contexts={"alpine:3.20": "docker-image://alpine@sha256:ab"},
+        links={"r.example/py:3.12": "py-3.12"},
     )
     names = bake_names(["py-3.12", "app"])
     assert definition([base, app], names) == {

@@ -1,5 +1,5 @@
 """Differential test: for many .dockerignore pattern sets, what BuildKit puts in an
-image with `COPY . /` equals what orchestrator.context.walk says it sends."""
+image with `COPY . /` equals what orchestrator.freshness.context.walk says it sends."""
 
 from __future__ import annotations
 

@@ -12,15 +12,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from orchestrator.backend.fake import FakeBackend, Script
-from orchestrator.build.options import BuildOptions
+from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.build.pipeline import run_build
-from orchestrator.build.requests import OutputMode
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.execution.status import Phase
 from orchestrator.hierarchy.project import Project, load_project
 from tests.helpers import write_tree
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 SPEC = """\
 version: 1
 defaults:

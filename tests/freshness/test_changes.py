@@ -329,7 +329,7 @@ def test_cli_plan_shows_only_changed_targets_with_reasons(
         "       tags:      r.example/app:1\n"
     )
     data = json.loads(cli("plan", "--changed-since", "main", "--format", "json").out)
-    schema = json.loads((Path(__file__).parents[1] / "schemas/plan.schema.json").read_text())
+    schema = json.loads((Path(__file__).parents[2] / "schemas/plan.schema.json").read_text())
     Draft202012Validator(schema).validate(data)
     assert [(t["name"], t["changes"]) for t in data["targets"]] == [
         ("base", ["file modified: a.txt"]),

@@ -98,7 +98,7 @@ def test_a_var_that_renames_the_parent_tag_cuts_the_edge(cli: Run) -> None:
 def test_plan_json_is_stable_and_matches_its_schema(cli: Run) -> None:
     result = cli("plan", "apps", "--format", "json")
     data = json.loads(result.out)
-    schema = json.loads((Path(__file__).parents[1] / "schemas/plan.schema.json").read_text())
+    schema = json.loads((Path(__file__).parents[2] / "schemas/plan.schema.json").read_text())
     Draft202012Validator(schema).validate(data)
     assert [(t["name"], t["level"], t["requested"]) for t in data["targets"]] == [
         ("base", 0, False),
@@ -223,7 +223,7 @@ apps   app
 
 
 def test_schema_command_prints_the_shipped_schema(cli: Run) -> None:
-    source = (Path(__file__).parents[1] / "schemas/builds.schema.json").read_text()
+    source = (Path(__file__).parents[2] / "schemas/builds.schema.json").read_text()
     assert cli("schema").out == source
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.freshness import keys as keys_module
 from orchestrator.freshness.keys import HashCache, compute_keys, explain
 from orchestrator.hierarchy.project import load_project
+from orchestrator.state import StateDir
 from tests.helpers import write_tree
 
 SPEC = """\
@@ -35,7 +37,7 @@ FILES = {
 
 def keys(root: Path, **kwargs: object) -> dict[str, str]:
     project = load_project(None, cwd=root, environ={}, **kwargs)  # type: ignore[arg-type]
-    cache = HashCache.load(root / ".stackbake/hashes.json")
+    cache = HashCache.of(StateDir(root))
     inputs = compute_keys(project.hierarchy, list(project.spec.targets), cache)
     return {name: i.key for name, i in inputs.items()}
 
@@ -53,10 +55,10 @@ def test_same_tree_same_key_across_runs_processes_and_folders(tree: Path, tmp_pa
     assert keys(other) == first
     code = (
         "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[2]);"
-        "from tests.test_keys import keys; print(json.dumps(keys(Path(sys.argv[1]))))"
+        "from tests.freshness.test_keys import keys; print(json.dumps(keys(Path(sys.argv[1]))))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tree), str(Path(__file__).parents[1])],
+        [sys.executable, "-c", code, str(tree), str(Path(__file__).parents[2])],
         capture_output=True,
         text=True,
         check=True,
@@ -140,28 +142,25 @@ def test_each_input_change(tree: Path, change, changed: set[str]) -> None:  # ty
     assert {n for n in before if before[n] != after[n]} == changed
 
 
-def test_hash_cache_reads_a_file_once(tree: Path) -> None:
-    keys(tree)
-    cache = HashCache.load(tree / ".stackbake/hashes.json")
-    reads = []
-    original = Path.open
+def test_hash_cache_reads_a_file_once(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
 
-    def counting(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        reads.append(self.name)
-        return original(self, *args, **kwargs)
+    def counting(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(Path(file).name)
+        return open(file, *args, **kwargs)
 
-    Path.open = counting  # type: ignore[method-assign]
-    try:
-        project = load_project(None, cwd=tree, environ={})
-        compute_keys(project.hierarchy, ["app"], cache)
-    finally:
-        Path.open = original  # type: ignore[method-assign]
-    assert not {"a.txt", "main.py", "Dockerfile"} & set(reads), reads
+    monkeypatch.setattr(keys_module, "open", counting, raising=False)
+    project = load_project(None, cwd=tree, environ={})
+    compute_keys(project.hierarchy, ["app"], HashCache.of(StateDir(tree)))
+    assert {"a.txt", "main.py", "Dockerfile"} <= set(reads), "the first run reads every file"
+    reads.clear()
+    compute_keys(project.hierarchy, ["app"], HashCache.of(StateDir(tree)))
+    assert reads == [], "the second run read files its stat cache knew"
 
 
 def test_explain_names_each_change(tree: Path) -> None:
     project = load_project(None, cwd=tree, environ={})
-    cache = HashCache.load(tree / ".stackbake/hashes.json")
+    cache = HashCache.of(StateDir(tree))
     before = compute_keys(project.hierarchy, ["app"], cache)
     (tree / "base/conf/a.txt").write_text("b\n")
     (tree / "base/conf/z.txt").write_text("z\n")
@@ -179,7 +178,7 @@ def test_explain_names_each_change(tree: Path) -> None:
 
 def test_a_locked_base_digest_is_an_input(tree: Path) -> None:
     project = load_project(None, cwd=tree, environ={})
-    cache = HashCache.load(tree / ".stackbake/hashes.json")
+    cache = HashCache.of(StateDir(tree))
     names = list(project.spec.targets)
 
     def with_lock(digest: str) -> dict[str, str]:

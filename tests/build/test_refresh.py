@@ -11,10 +11,10 @@ import pytest
 
 from orchestrator.backend.fake import FakeBackend, Script
 from orchestrator.bases.lockfile import load_lock
-from orchestrator.build.options import BuildOptions
+from orchestrator.bases.resolution import run_lock
+from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.build.pipeline import run_build
-from orchestrator.build.refresh import run_lock, run_refresh
-from orchestrator.build.requests import OutputMode
+from orchestrator.build.refresh import run_refresh
 from orchestrator.errors import SpecError
 from orchestrator.execution.status import Phase
 from orchestrator.hierarchy.project import Project, load_project
@@ -163,10 +163,10 @@ def test_refresh_retries_what_failed_under_last_nights_base(project: Project) ->
 
 def test_lock_writes_every_base_and_fails_on_an_unknown_one(project: Project) -> None:
     out = io.StringIO()
-    assert run_lock(project, registry(), stream=out) == 0
+    assert run_lock(project.hierarchy, registry(), stream=out) == 0
     assert load_lock(project.spec.folder / "builds.lock").images[ALPINE].platforms == BOTH
     out = io.StringIO()
-    assert run_lock(project, FakeBackend(registry={ALPINE: A1}), stream=out) == 1
+    assert run_lock(project.hierarchy, FakeBackend(registry={ALPINE: A1}), stream=out) == 1
     assert out.getvalue().splitlines()[-1] == (
         f"  {DEBIAN}: not found in its registry (or not allowed: docker login), left "
         "unlocked; used by other/Dockerfile:1 FROM debian:12"
@@ -179,7 +179,7 @@ def test_a_base_without_a_platform_the_target_builds_is_refused(project: Project
         platforms={A1: {"linux/amd64": BOTH["linux/amd64"]}, D1: BOTH},
     )
     with pytest.raises(SpecError) as info:
-        run_lock(project, backend, stream=io.StringIO())
+        run_lock(project.hierarchy, backend, stream=io.StringIO())
     assert str(info.value) == (
         f"base/Dockerfile:1: FROM alpine:3.20: {ALPINE} has no linux/arm64 image (it has "
         "linux/amd64); target 'base' builds for it: change the target's platforms or its base"
@@ -227,7 +227,7 @@ def test_refresh_fails_when_a_base_could_not_be_resolved(project: Project) -> No
 def test_a_platform_matches_the_variant_an_official_index_writes(project: Project) -> None:
     arm = {"linux/amd64": BOTH["linux/amd64"], "linux/arm64/v8": BOTH["linux/arm64"]}
     backend = FakeBackend(registry={ALPINE: A1, DEBIAN: D1}, platforms={A1: arm, D1: arm})
-    assert run_lock(project, backend, stream=io.StringIO()) == 0
+    assert run_lock(project.hierarchy, backend, stream=io.StringIO()) == 0
 
 
 def test_refresh_dry_run_counts_forced_targets(project: Project) -> None:

@@ -1,0 +1,206 @@
+"""The first phase of `stackbake build`: from a project and the options to a `Plan` of
+what will build and how, with nothing built yet. Bad input ends here (exit 2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+import networkx as nx
+
+from orchestrator.backend.base import Backend
+from orchestrator.bases.lockfile import Lock
+from orchestrator.bases.resolution import complete_lock
+from orchestrator.build.labels import Provenance
+from orchestrator.build.options import IMAGE_OUTPUTS, BuildOptions, OutputMode, output_kind
+from orchestrator.errors import UsageError
+from orchestrator.freshness.uptodate import Freshness, assess
+from orchestrator.hierarchy.graph import Hierarchy
+from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.selection import expand_names, select
+from orchestrator.spec.checks import check_secrets
+from orchestrator.state import StateDir
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: Project
+    options: BuildOptions
+    selected: tuple[str, ...]  # build order: parents first
+    fresh: Freshness  # keys, the targets already up to date, and why the others build
+    locked: Mapping[str, str]  # external base -> the digest it is pinned to
+    provenance: Provenance  # the run's created, revision and source labels
+    started: float
+    # Built together in one BuildKit session (parents first); empty: each on its own.
+    session: tuple[str, ...] = ()
+    # Named with their release tags by their build itself (see `named_by_build`).
+    named_by_build: frozenset[str] = frozenset()
+
+    @property
+    def hierarchy(self) -> Hierarchy:
+        return self.project.hierarchy
+
+    @property
+    def building(self) -> list[str]:
+        return [n for n in self.selected if n not in self.fresh.up_to_date]
+
+
+def prepare(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    state: StateDir,
+    *,
+    stream: IO[str],
+    environ: Mapping[str, str],
+    lock: Lock | None = None,
+) -> Plan:
+    """Selection, checks, the lock, keys and freshness, the engine's pre-flight when
+    something builds, and how each target builds. `lock`: the base digests to pin to
+    (default: builds.lock, completed with the bases missing from it)."""
+    h = project.hierarchy
+    selected = select(h, list(options.targets), with_dependents=options.with_dependents)
+    check_outputs(h, selected, options.mode)
+    check_secrets(project.spec, selected, environ)
+    locked = (lock or complete_lock(h, backend, selected, stream)).digests()
+    started = time.time()
+    created = dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds")
+    provenance = Provenance.collect(project.spec.folder, created.replace("+00:00", "Z"))
+    fresh = freshness(  # the engine's pre-flight facts come meanwhile, if needed
+        h,
+        selected,
+        options,
+        backend,
+        state,
+        locked=locked,
+        likely=lambda: backend.warm(options.mode.builder, pins=not options.mode.pushes),
+    )
+    for warning in fresh.warnings(h):
+        stream.write(warning + "\n")
+    building = [n for n in selected if n not in fresh.up_to_date]
+    if building:  # nothing to build, nothing to ask of the engine: no pre-flight
+        local = not options.mode.pushes
+        backend.preflight(
+            multi_platform=local and any(len(h.spec.targets[n].platforms) > 1 for n in building),
+            builder=options.mode.builder,
+            local_pins=local and any(c in building for n in selected for c in h.children(n)),
+        )
+    session = session_members(h, options, building)
+    return Plan(
+        project,
+        options,
+        tuple(selected),
+        fresh,
+        locked,
+        provenance,
+        started,
+        session,
+        named_by_build(h, building, session, options.mode),
+    )
+
+
+def check_outputs(h: Hierarchy, selected: list[str], mode: OutputMode) -> None:
+    """A parent must end up as an image somewhere its children can be pinned to, and a
+    pushed target needs a tag to push to."""
+    untagged = [n for n in selected if not h.spec.targets[n].tags]
+    if mode.pushes and untagged:
+        raise UsageError(
+            f"{', '.join(untagged)} {'has' if len(untagged) == 1 else 'have'} no tags, so "
+            "there is nothing to push to; give them tags, or leave them out of the selection"
+        )
+    for output in mode.outputs:
+        if output_kind(output) in IMAGE_OUTPUTS:
+            continue
+        parents = [n for n in selected if any(c in selected for c in h.children(n))]
+        if parents:
+            raise UsageError(
+                f"--output {output!r} exports no image, but {', '.join(parents)} must be an "
+                "image for the targets built on it; select only leaf targets, or use "
+                "type=image/registry"
+            )
+
+
+def forced_targets(h: Hierarchy, selected: list[str], options: BuildOptions) -> dict[str, str]:
+    """Targets that build whatever their keys say, and why (shown in their log)."""
+    forced = {}
+    for name in selected:
+        target = h.spec.targets[name]
+        if options.mode.no_cache or target.no_cache:
+            forced[name] = "built regardless: no cache asked (--no-cache or no_cache: true)"
+        elif options.mode.pull or target.pull:
+            forced[name] = "built regardless: newest bases asked (--pull or pull: true)"
+    if options.force:
+        for name in expand_names(h, list(options.force)):
+            if name in selected:
+                forced[name] = "built regardless: --force"
+    return forced
+
+
+def freshness(
+    h: Hierarchy,
+    selected: list[str],
+    options: BuildOptions,
+    backend: Backend,
+    state: StateDir,
+    *,
+    locked: Mapping[str, str],
+    likely: Callable[[], None] | None = None,
+) -> Freshness:
+    """Keys of the selection and which are up to date where this run publishes (for
+    build and `refresh --dry-run` alike). `likely`: called early when something will
+    probably build."""
+    return assess(
+        h,
+        selected,
+        backend,
+        state,
+        forced=forced_targets(h, selected, options),
+        remote=options.mode.pushes,
+        locked=locked,
+        likely=likely,
+    )
+
+
+def session_members(
+    h: Hierarchy, options: BuildOptions, building: Sequence[str]
+) -> tuple[str, ...]:
+    """The targets that build together in one BuildKit session: all that build, when two
+    or more do and they can share one. Not when asked to build one by one (--per-target,
+    -j 1), with --pull (fetching bases is done per target when parents are pinned
+    locally), or on more than one builder."""
+    spec, mode = h.spec, options.mode
+    if options.per_target or options.jobs < 2 or len(building) < 2:
+        return ()
+    if mode.pull or any(spec.targets[n].pull for n in building):
+        return ()
+    if len({spec.targets[n].builder or mode.builder for n in building}) > 1:
+        return ()
+    return tuple(nx.lexicographical_topological_sort(h.dag.subgraph(building)))
+
+
+def named_by_build(
+    h: Hierarchy, building: Sequence[str], session: Sequence[str], mode: OutputMode
+) -> frozenset[str]:
+    """The one rule for when a build moves release tags itself: when nothing that can
+    still fail stands between that build and the target's release. That is: builds land
+    as images that tags name, the target has no test stage, and no ancestor built in the
+    same session has a test stage or a push still to pass (a session exports a child
+    before its parents are tested or pushed; a target built alone starts only once its
+    parents passed). Every other target builds under a staging tag, and its release tags
+    move once its test stage passed."""
+    if not mode.names_images:
+        return frozenset()
+    members = set(session)
+    pending: dict[str, bool] = {}  # something after the build can fail, in it or above it
+    for name in session:  # parents first
+        above = any(pending[p] for p in h.parents(name) if p in members)
+        pending[name] = above or bool(h.spec.targets[name].test) or mode.pushes
+    return frozenset(
+        n
+        for n in building
+        if not h.spec.targets[n].test
+        and not any(pending[p] for p in h.parents(n) if p in members and n in members)
+    )

@@ -1,0 +1,170 @@
+"""The commands: each turns its parsed arguments into a call and returns an exit code.
+Imported once the command line is parsed (`--help` needs none of this)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping
+
+from orchestrator.cli.build_flags import build_options, with_signals
+from orchestrator.errors import EXIT_OK, UsageError, display_path
+from orchestrator.hierarchy.project import Project, load_project
+from orchestrator.hierarchy.selection import expand_names, select
+from orchestrator.render.graphs import render_graph
+from orchestrator.render.listing import render_listing
+from orchestrator.render.plan import render_plan
+from orchestrator.spec import reference
+from orchestrator.spec.schema import schema_text
+from orchestrator.spec.variables import parse_assignments
+
+
+def _project(
+    args: argparse.Namespace,
+    file: str | None = None,
+    pinned: Mapping[str, str] | None = None,
+    *,
+    remember: bool = False,
+) -> Project:
+    """The spec of -f (or `file`) with --var, --set, the environment, and `pinned` values
+    under the --var ones. `remember`: builds keep validated files in `.stackbake/`."""
+    try:
+        pairs = [*args.var, *getattr(args, "var_after_command", [])]
+        overrides = parse_assignments(pairs, "--var")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return load_project(
+        file or args.file,
+        overrides={**(pinned or {}), **overrides},
+        allow_outside_context=args.allow_outside_context,
+        sets=[*args.set, *getattr(args, "set_after_command", [])],
+        remember=remember,
+    )
+
+
+def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:
+    from orchestrator.freshness.changes import changed_since
+
+    return changed_since(project, args.changed_since, order, lambda f, p: _project(args, f, p))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    # Imported here: the engine client and the live view cost ~0.3 s at start-up, and
+    # only building needs them.
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.build.pipeline import run_build
+
+    project = _project(args, remember=True)
+    targets, with_dependents = tuple(args.targets), args.with_dependents
+    if args.changed_since is not None:
+        order = select(project.hierarchy, args.targets, with_dependents=with_dependents)
+        changes = _changes(args, project, order)
+        for name, reasons in changes.items():
+            print(f"changed since {args.changed_since}: {name}: {'; '.join(reasons)}")
+        if not changes:
+            print(f"nothing changed since {args.changed_since}")
+            return EXIT_OK
+        targets, with_dependents = tuple(changes), False  # dependents are changed too
+    options = build_options(args, targets, with_dependents)
+    return with_signals(
+        lambda stop: run_build(
+            project, options, BuildxBackend(), stream=sys.stdout, interrupted=stop
+        )
+    )
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.bases.resolution import run_lock
+
+    return run_lock(_project(args).hierarchy, BuildxBackend(), stream=sys.stdout)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.build.refresh import run_refresh
+
+    project = _project(args, remember=True)
+    options = build_options(args, tuple(args.targets), with_dependents=False)
+    return with_signals(
+        lambda stop: run_refresh(
+            project,
+            options,
+            BuildxBackend(),
+            dry_run=args.dry_run,
+            stream=sys.stdout,
+            interrupted=stop,
+        )
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    project = _project(args)
+    h = project.hierarchy
+    levels = len(set(h.levels().values()))
+    bases = {e.normalized for es in h.externals.values() for e in es}
+    n, g = len(project.spec.targets), len(project.spec.groups)
+    print(
+        f"{display_path(project.spec.path)}: valid: {n} target{'s' * (n != 1)}, "
+        f"{g} group{'s' * (g != 1)}, {levels} level{'s' * (levels != 1)}, "
+        f"{len(bases)} external base{'s' * (len(bases) != 1)}"
+    )
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    project = _project(args)
+    h = project.hierarchy
+    requested = expand_names(h, args.targets)
+    order = select(h, args.targets, with_dependents=args.with_dependents)
+    changes = None
+    if args.changed_since is not None:
+        changes = _changes(args, project, order)
+        order = [n for n in order if n in changes]
+        if not order and args.format == "text":
+            print(f"nothing changed since {args.changed_since}")
+            return EXIT_OK
+    fresh = None
+    if args.explain:
+        from orchestrator.backend.buildx import BuildxBackend
+        from orchestrator.bases.lockfile import load_lock, lock_path
+        from orchestrator.freshness.uptodate import assess
+        from orchestrator.state import StateDir
+
+        state = StateDir(h.spec.folder)
+        locked = load_lock(lock_path(h.spec.path)).digests()
+        fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push, locked=locked)
+        for warning in fresh.warnings(h):
+            print(warning, file=sys.stderr)
+    print(render_plan(h, order, requested, args.format, fresh, changes=changes))
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    h = _project(args).hierarchy
+    print(
+        render_graph(h, select(h, args.targets, with_dependents=args.with_dependents), args.format)
+    )
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    print(render_listing(_project(args).spec, args.format))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(reference.markdown() if args.markdown else schema_text())
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "graph": cmd_graph,
+    "ls": cmd_ls,
+    "schema": cmd_schema,
+    "build": cmd_build,
+    "lock": cmd_lock,
+    "refresh": cmd_refresh,
+}

@@ -1,0 +1,197 @@
+"""The target runner, each target built on its own, through the pipeline's wiring with
+the recording fake backend: the exact sequence of events for success, failure,
+blocked, retries; pins and pulls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator.backend.fake import FakeBackend, Script, fake_digest
+from orchestrator.build.options import BuildOptions, OutputMode
+from orchestrator.execution.status import Phase
+from orchestrator.hierarchy.naming import pin_tag
+from orchestrator.hierarchy.project import Project, load_project
+from tests.helpers import execute_plan, write_tree
+
+SPEC = """\
+version: 1
+defaults:
+  tags: ["r.example/acme/${target}:1"]
+targets:
+  base: {context: base}
+  py: {context: py, test: test}
+  app: {context: app}
+  node: {context: node}
+"""
+FILES = {
+    "builds.yaml": SPEC,
+    "base/Dockerfile": "FROM alpine\n",
+    "py/Dockerfile": "FROM r.example/acme/base:1 AS main\nFROM main AS test\nFROM main\n",
+    "app/Dockerfile": "FROM r.example/acme/py:1\n",
+    "node/Dockerfile": "FROM r.example/acme/base:1\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    write_tree(tmp_path, FILES)
+    return load_project(None, cwd=tmp_path, environ={})
+
+
+def never(name: str) -> tuple[object, ...]:
+    return ("log", name, "building: never built")
+
+
+def run(
+    project: Project,
+    backend: FakeBackend,
+    *,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    push: bool = False,
+    interrupted: threading.Event | None = None,
+    on_event: Callable[[tuple[object, ...]], None] = lambda event: None,
+) -> list[tuple[object, ...]]:
+    """The events of a run that builds each target on its own (-j 1 unless asked)."""
+    options = BuildOptions(
+        mode=OutputMode(push=push),
+        jobs=jobs,
+        fail_fast=fail_fast,
+        retry_base_s=0.001,
+        per_target=True,
+    )
+    return execute_plan(
+        project, backend, options, interrupted=interrupted, on_event=on_event
+    ).events
+
+
+def test_success_in_build_order_with_test_stage(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("base", Phase.BUILD, Script(lines=("#1 FROM alpine", "#2 DONE")))
+    assert run(project, backend) == [
+        never("base"),
+        ("started", "base", "build", 1),
+        ("log", "base", "#1 FROM alpine"),
+        ("log", "base", "#2 DONE"),
+        ("finished", "base", "built", None, "", (), 1),
+        never("py"),
+        ("started", "py", "build", 1),
+        ("started", "py", "test", 1),
+        ("finished", "py", "built", None, "", (), 2),
+        never("app"),
+        ("started", "app", "build", 1),
+        ("finished", "app", "built", None, "", (), 1),
+        never("node"),
+        ("started", "node", "build", 1),
+        ("finished", "node", "built", None, "", (), 1),
+    ]
+
+
+def test_children_are_pinned_to_the_digest_just_built(project: Project) -> None:
+    backend = FakeBackend()
+    run(project, backend)
+    app = next(r for r in backend.requests if r.target == "app")
+    digest = fake_digest("py/build")
+    pin = pin_tag(project.spec.targets["py"], digest)
+    assert app.contexts == {"r.example/acme/py:1": f"docker-image://{pin}"}
+    # The pin is made before the child's build (by the child's builder), once, and
+    # removed after the run.
+    ops = [(c[0], c[1]) for c in backend.calls]
+    assert ops.index(("tag", digest)) < ops.index(("build", "app"))
+    assert ops.count(("tag", digest)) == 2  # the pin, then py's release tags after its test
+    assert ("untag", pin) in ops[ops.index(("build", "node")) :]
+    assert pin not in backend.images
+
+
+def test_pushed_parents_are_pinned_by_registry_digest(project: Project) -> None:
+    backend = FakeBackend()
+    run(project, backend, push=True)
+    node = next(r for r in backend.requests if r.target == "node")
+    assert node.contexts == {
+        "r.example/acme/base:1": f"docker-image://r.example/acme/base@{fake_digest('base/build')}"
+    }
+    assert backend.registry["r.example/acme/app:1"] == fake_digest("app/build")
+    assert not [c for c in backend.calls if c[0] == "tag" and c[1] == fake_digest("base/build")]
+
+
+def test_failure_blocks_descendants_and_independent_branches_go_on(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("py", Phase.BUILD, Script("fail", lines=("#5 RUN make",)))
+    assert run(project, backend) == [
+        never("base"),
+        ("started", "base", "build", 1),
+        ("finished", "base", "built", None, "", (), 1),
+        never("py"),
+        ("started", "py", "build", 1),
+        ("log", "py", "#5 RUN make"),
+        ("finished", "py", "failed", "build", "py: exit code 1", (), 1),
+        ("finished", "app", "blocked", None, "", ("py",), 0),
+        never("node"),
+        ("started", "node", "build", 1),
+        ("finished", "node", "built", None, "", (), 1),
+    ]
+
+
+def test_failing_test_stage_fails_in_phase_test_and_is_not_pushed(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("py", Phase.TEST, Script("fail"))
+    events = run(project, backend, push=True)
+    assert ("finished", "py", "failed", "test", "py: exit code 1", (), 2) in events
+    assert ("finished", "app", "blocked", None, "", ("py",), 0) in events
+    assert [c for c in backend.calls if c[0] == "push"] == [
+        ("push", "base", 1),
+        ("push", "node", 1),
+    ]
+
+
+def test_transient_errors_are_retried_permanent_ones_are_not(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("base", Phase.BUILD, Script("transient"), Script("transient"), Script())
+    backend.script("node", Phase.BUILD, Script("fail"))
+    events = run(project, backend)
+    assert events[:7] == [
+        never("base"),
+        ("started", "base", "build", 1),
+        ("retrying", "base", "build", 1, "503 Service Unavailable"),
+        ("started", "base", "build", 2),
+        ("retrying", "base", "build", 2, "503 Service Unavailable"),
+        ("started", "base", "build", 3),
+        ("finished", "base", "built", None, "", (), 3),
+    ]
+    assert ("finished", "node", "failed", "build", "node: exit code 1", (), 1) in events
+
+
+def test_retries_run_out(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("base", Phase.PUSH, Script("transient"))
+    events = run(project, backend, push=True)
+    assert events[:9] == [
+        never("base"),
+        ("started", "base", "build", 1),
+        ("started", "base", "push", 1),
+        ("retrying", "base", "push", 1, "503 Service Unavailable"),
+        ("started", "base", "push", 2),
+        ("retrying", "base", "push", 2, "503 Service Unavailable"),
+        ("started", "base", "push", 3),
+        ("finished", "base", "failed", "push", "503 Service Unavailable", (), 4),
+        ("finished", "node", "blocked", None, "", ("base",), 0),
+    ]
+
+
+def test_pull_with_local_parents_fetches_external_bases_itself(tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "node/Dockerfile": "FROM r.example/acme/base:1\nCOPY --from=tools.example/t:2 /t /t\n",
+    }
+    write_tree(tmp_path, files)
+    project = load_project(None, cwd=tmp_path, environ={}, sets=["*.pull=true"])
+    backend = FakeBackend()
+    run(project, backend)
+    requests = {r.target: r for r in backend.requests}
+    assert requests["base"].pull is True  # no parents: BuildKit's own --pull
+    assert requests["node"].pull is False
+    assert [c for c in backend.calls if c[0] == "pull"] == [("pull", "tools.example/t:2 ", 1)]
