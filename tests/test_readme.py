@@ -37,3 +37,26 @@ def test_plan_json_example_matches_the_plan_schema() -> None:
     example = json.loads(text[start : text.index("```", start)])
     schema = json.loads((README.parent / "schemas/plan.schema.json").read_text())
     Draft202012Validator(schema).validate(example)
+
+
+def test_the_layout_names_every_module_of_the_package_and_no_other() -> None:
+    text = README.read_text(encoding="utf-8")
+    layout = text.split("<!-- layout:begin -->", 1)[1].split("<!-- layout:end -->", 1)[0]
+    named, package = set(), ""
+    for line in layout.splitlines():
+        if line.startswith("- `"):
+            entry = line[3:].split("`", 1)[0]
+            package = entry if entry.endswith("/") else ""
+            if not package:
+                named.add(entry)
+        elif line.startswith("  - `"):
+            named.add(package + line[5:].split("`", 1)[0])
+    root = README.parent / "orchestrator"
+    modules = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if p.name != "__init__.py" and "__pycache__" not in p.parts
+    }
+    assert named == modules, (
+        f"README's layout lacks {sorted(modules - named)} and names {sorted(named - modules)}"
+    )

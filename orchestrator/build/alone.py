@@ -16,7 +16,7 @@ from types import TracebackType
 
 from orchestrator.backend.base import Backend, BuildRequest, BuildResult, OnLine
 from orchestrator.build.requests import RequestFactory
-from orchestrator.build.tags import RunTags
+from orchestrator.build.tags import RunTags, build_names
 from orchestrator.execution.cancel import CancelToken
 
 
@@ -41,10 +41,7 @@ class AloneBuilder:
     ) -> BuildResult:
         """The main build of `name` on the parents in `digests`."""
         self.tags.pin(self.factory.local_pins(name, digests))
-        if name in self.named_by_build:
-            names = self.factory.release_names(name)
-        else:
-            names = [self.tags.staging(self.factory.target(name))]
+        names = build_names(name, self.factory, self.tags, self.named_by_build)
         request = self.factory.build(name, digests, names)
         if request.pull and request.contexts and not self.factory.mode.pushes:
             if name not in self.fetched:

@@ -43,10 +43,6 @@ class Plan:
     def hierarchy(self) -> Hierarchy:
         return self.project.hierarchy
 
-    @property
-    def building(self) -> list[str]:
-        return [n for n in self.selected if n not in self.fresh.up_to_date]
-
 
 def prepare(
     project: Project,
@@ -65,7 +61,9 @@ def prepare(
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(h, selected, options.mode)
     check_secrets(project.spec, selected, environ)
-    locked = (lock or complete_lock(h, backend, selected, stream)).digests()
+    if lock is None:
+        lock = complete_lock(h, backend, selected, stream)
+    locked = lock.digests()
     started = time.time()
     created = dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds")
     provenance = Provenance.collect(project.spec.folder, created.replace("+00:00", "Z"))
@@ -184,23 +182,24 @@ def session_members(
 def named_by_build(
     h: Hierarchy, building: Sequence[str], session: Sequence[str], mode: OutputMode
 ) -> frozenset[str]:
-    """The one rule for when a build moves release tags itself: when nothing that can
-    still fail stands between that build and the target's release. That is: builds land
-    as images that tags name, the target has no test stage, and no ancestor built in the
-    same session has a test stage or a push still to pass (a session exports a child
-    before its parents are tested or pushed; a target built alone starts only once its
-    parents passed). Every other target builds under a staging tag, and its release tags
-    move once its test stage passed."""
-    if not mode.names_images:
+    """The one rule for when a build names its image with its release tags itself: when
+    nothing that can still fail stands between that build and the target's release.
+    That is: builds land as images that tags name, the run does not push (a push can
+    fail, and a session's target may be cancelled before its push), the target has no
+    test stage, and no ancestor still has a test stage to pass when the target is
+    exported: one built in the same session, however far up (a session exports a child
+    before its parents are tested; a target built alone starts once its parents passed).
+    Every other target builds under a staging tag, and its release tags move once its
+    test stage passed."""
+    if not mode.names_images or mode.pushes:
         return frozenset()
     members = set(session)
-    pending: dict[str, bool] = {}  # something after the build can fail, in it or above it
-    for name in session:  # parents first
-        above = any(pending[p] for p in h.parents(name) if p in members)
-        pending[name] = above or bool(h.spec.targets[name].test) or mode.pushes
-    return frozenset(
-        n
-        for n in building
-        if not h.spec.targets[n].test
-        and not any(pending[p] for p in h.parents(n) if p in members and n in members)
-    )
+    tested_above: dict[str, bool] = {}  # an ancestor in the session still to be tested
+    untested: set[str] = set()
+    for name in nx.topological_sort(h.dag):
+        pending = [p for p in h.parents(name) if tested_above[p]]
+        tested = name in members and bool(h.spec.targets[name].test)
+        tested_above[name] = tested or bool(pending)
+        if not h.spec.targets[name].test and not (name in members and pending):
+            untested.add(name)
+    return frozenset(n for n in building if n in untested)

@@ -126,12 +126,12 @@ class TargetRunner:
         release = self.factory.release_names(name)
         if built.digest and name not in self.plan.named_by_build:
             self.backend.tag(built.digest, release)
+            self.tags.made_elsewhere(self.factory.key_tags(name))  # pushed, not kept here
         if self.factory.mode.pushes:
             # The key tag says "this key is published": it is pushed last.
             pushed = tries.run(
                 Phase.PUSH, lambda: self.backend.push(name, release, on_line, cancel)
             )
-            self.tags.made_elsewhere(self.factory.key_tags(name))  # not kept locally
             if not pushed.ok:
                 return tries.failed(Phase.PUSH, pushed)
         record(self.state, name, fresh.inputs[name])

@@ -34,7 +34,7 @@ from orchestrator.backend.base import Backend, BuildRequest, BuildResult, OnLine
 from orchestrator.build.alone import AloneBuilder
 from orchestrator.build.plan import Plan
 from orchestrator.build.requests import RequestFactory
-from orchestrator.build.tags import RunTags
+from orchestrator.build.tags import RunTags, build_names
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.state import StateDir
 
@@ -47,7 +47,7 @@ class Session:
     requests: Mapping[str, BuildRequest]  # in the order of the graph: parents first
     parents: Mapping[str, Sequence[str]]  # each target's parents in the session
     state: StateDir  # the targets' logs, the session's own log and files
-    tags: RunTags | None = None  # makes `pins` when the session starts
+    tags: RunTags  # makes `pins` when the session starts
     pins: Mapping[str, str] = field(default_factory=dict)  # parents outside: tag -> digest
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -66,8 +66,7 @@ class Session:
         return name in self.requests
 
     def start(self) -> None:
-        if self.tags is not None:
-            self.tags.pin(self.pins)
+        self.tags.pin(self.pins)
         for name in (*self.requests, None):
             self.state.new_log(name)
             # Appending, a line at a time: a target's test stage (or its build alone)
@@ -200,7 +199,11 @@ class SessionBuilder:
         self._asked: set[str] = set()
 
     def __enter__(self) -> SessionBuilder:
-        self.session.start()
+        try:
+            self.session.start()
+        except BaseException:
+            self.session.close()  # what started is stopped, what opened is closed
+            raise
         return self
 
     def __exit__(
@@ -239,9 +242,6 @@ def open_session(
         parents[name] = [p for p in h.parents(name) if p in members]
         outside = {p: plan.fresh.up_to_date[p] for p in h.parents(name) if p not in members}
         pins |= factory.local_pins(name, outside)
-        if name in plan.named_by_build:
-            names = factory.release_names(name)
-        else:
-            names = [tags.staging(factory.target(name))]
+        names = build_names(name, factory, tags, plan.named_by_build)
         requests[name] = factory.build(name, outside, names, linked=parents[name])
     return Session(backend, requests, parents, state, tags, pins)

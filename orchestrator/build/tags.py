@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from orchestrator.backend.base import Backend
+from orchestrator.build.requests import RequestFactory
 from orchestrator.hierarchy.naming import staging_tag
 from orchestrator.spec.model import Target
 
@@ -17,7 +18,8 @@ from orchestrator.spec.model import Target
 class RunTags:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the records, held briefly
+        self._making = threading.Lock()  # pins being made: one at a time
         self._staging: dict[str, str] = {}  # target -> its staging tag
         self._pins: set[str] = set()
         self._made: dict[str, None] = {}  # every name to remove, in the order made
@@ -32,17 +34,19 @@ class RunTags:
             return self._staging[target.name]
 
     def pin(self, pins: Mapping[str, str]) -> None:
-        """Make these pin tags (tag -> digest) unless this run made them already; made
-        under the lock, so a build that asked for one never starts before it exists."""
-        with self._lock:
-            todo: dict[str, list[str]] = {}
-            for tag, digest in pins.items():
-                if tag not in self._pins:
-                    todo.setdefault(digest, []).append(tag)
+        """Make these pin tags (tag -> digest) unless this run made them already. Made one
+        call at a time, so a build that asked for one never starts before it exists."""
+        with self._making:
+            with self._lock:
+                todo: dict[str, list[str]] = {}
+                for tag, digest in pins.items():
+                    if tag not in self._pins:
+                        todo.setdefault(digest, []).append(tag)
             for digest, tags in todo.items():
                 self.backend.tag(digest, tags)
-                self._pins.update(tags)
-                self._made.update(dict.fromkeys(tags))
+                with self._lock:
+                    self._pins.update(tags)
+                    self._made.update(dict.fromkeys(tags))
 
     def made_elsewhere(self, tags: Iterable[str]) -> None:
         """Names that something else put in the store for this run (a push's key tag)."""
@@ -61,3 +65,13 @@ class RunTags:
             self._staging.clear()
         if made:
             self.backend.untag(sorted(made))
+
+
+def build_names(
+    name: str, factory: RequestFactory, tags: RunTags, named_by_build: frozenset[str]
+) -> list[str]:
+    """The names a main build of `name` gives its image: its release names when its build
+    may name it (see plan.named_by_build), else its staging tag."""
+    if name in named_by_build:
+        return factory.release_names(name)
+    return [tags.staging(factory.target(name))]

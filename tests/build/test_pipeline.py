@@ -106,6 +106,10 @@ def test_failure_exit_1_summary_report_and_junit(project: Project, tmp_path: Pat
     assert (by_name["app"]["status"], by_name["app"]["blocked_by"]) == ("blocked", ["py"])
     assert by_name["base"]["digest"].startswith("sha256:")
     assert by_name["base"]["log"].endswith(".stackbake/logs/base.log")
+    logs = project.spec.folder / ".stackbake/logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["base.log", "node.log", "py.log"], (
+        "a blocked target never starts: no log"
+    )
 
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None

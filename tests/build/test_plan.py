@@ -28,10 +28,11 @@ def project(tmp_path: Path) -> Project:
     [
         # Alone: a target starts once its parents passed; only its own test stage waits.
         ((), OutputMode(), {"base", "node", "app"}),
-        ((), OutputMode(push=True), {"base", "node", "app"}),
-        # In a session a child is exported before its parents are tested or pushed.
+        # In a session a child is exported before its parents are tested.
         (ALL, OutputMode(), {"base", "node"}),
-        (ALL, OutputMode(push=True), {"base"}),
+        # A push can fail after any build (and a session's target be cancelled first).
+        ((), OutputMode(push=True), set()),
+        (ALL, OutputMode(push=True), set()),
         # Outputs that tags do not name: nothing is named by its build.
         ((), OutputMode(outputs=("type=local,dest=out",)), set()),
     ],
@@ -49,6 +50,18 @@ def test_only_what_builds_is_named(project: Project) -> None:
         "node",
         "app",
     }
+
+
+def test_a_tested_ancestor_behind_an_up_to_date_parent_still_holds_back_the_child(
+    tmp_path: Path,
+) -> None:
+    """base has a test stage and builds (forced); py is up to date; app builds in the
+    same session as base, so it is exported before base's test ran."""
+    write_tree(tmp_path, {**FILES, "base/Dockerfile": "FROM alpine AS t\nFROM alpine\n"})
+    h = load_project(None, cwd=tmp_path, environ={}, sets=["base.test=t"]).hierarchy
+    building = ["base", "app"]
+    assert named_by_build(h, building, ("base", "app"), OutputMode()) == set()
+    assert named_by_build(h, building, (), OutputMode()) == {"app"}, "alone: base passed first"
 
 
 def test_the_session_is_in_build_order(project: Project) -> None:

@@ -231,9 +231,10 @@ def test_push_refuses_a_target_without_tags(tmp_path: Path, registry: str, seed_
 
 
 def test_a_failed_test_stage_leaves_no_pin_tag(tree: Hierarchy) -> None:
-    """A local build names the image it built `REPO:stackbake-<hex>` (the name its
-    children are pinned to) before the test stage runs; when the test fails, that pin and
-    the staging name go too: nothing of the failed target stays in the image store."""
+    """A target with a test stage builds under a staging name, and its test stage is
+    pinned to its parent by a pin tag; when the test fails, the staging name and the pin
+    go too (with the run's other tags): nothing of the failed target stays in the image
+    store."""
     dockerfile = tree.dockerfile("checked")
     text = dockerfile.read_text(encoding="utf-8")
     dockerfile.write_text(text.replace("| grep -q checked-ok", "| grep -q checked-ok && exit 4"))
