@@ -12,6 +12,7 @@ from orchestrator.execution.status import Phase
 from orchestrator.spec.model import Secret
 
 OnLine = Callable[[str], None]
+Layers = dict[str, tuple[str, ...]]  # normalized platform -> its config's diff ids
 TAIL = 30  # lines of a failed build's log kept with its result
 
 
@@ -109,11 +110,14 @@ class Backend(Protocol):
         sink: SessionSink,
         cancel: CancelToken,
         files: SessionFiles,
+        primers: Sequence[BuildRequest] = (),
     ) -> None:
         """Run these builds in one session (a request's `links` name others of them);
         tell `sink` of each line and each result as it comes. Returns when the session
         ended; a target with no result was stopped by another's failure. `files`: where
-        the session's own files go, removed when it ends."""
+        the session's own files go, removed when it ends. `primers`: builds that export
+        nothing, started at once beside the session and stopped when it ends; their
+        steps are the session's own (BuildKit joins them), so is their step output."""
         ...
 
     def push(
@@ -140,13 +144,20 @@ class Backend(Protocol):
         """The local images under these names (absent names are left out), in one call."""
         ...
 
-    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
+    def lookup(self, refs: Sequence[str], *, wait_s: float = 0.0) -> dict[str, RemoteImage]:
         """These images as their registries have them (no pull), looked up in parallel;
-        absent (or unreachable) ones are left out."""
+        absent ones are left out. A registry that does not answer is asked again for up
+        to `wait_s` seconds; then RegistryUnreachable (an EngineError)."""
         ...
 
     def copy(
         self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
     ) -> BuildResult:
         """Give an image in a registry more tags, registry side (no pull, no build)."""
+        ...
+
+    def layers(self, digest: str, *, registry_ref: str | None = None) -> Layers:
+        """The layers (diff ids) of each platform of the local image `digest`, or with
+        `registry_ref` (REPO@DIGEST) of the registry's; the platforms this engine cannot
+        show are left out."""
         ...

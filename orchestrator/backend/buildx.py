@@ -13,10 +13,11 @@ run that builds one target.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -31,11 +32,14 @@ from orchestrator.backend.base import (
     BuildRequest,
     BuildResult,
     ImageInfo,
+    Layers,
     OnLine,
     RemoteImage,
     SessionFiles,
     SessionSink,
 )
+from orchestrator.backend.failures import classify
+from orchestrator.backend.layers import local_layers, remote_layers
 from orchestrator.backend.process import background, run_streaming
 from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
@@ -43,26 +47,13 @@ from orchestrator.backend.registry import lookup_all
 from orchestrator.execution.cancel import CancelToken
 
 T = TypeVar("T")
-# Failures worth another attempt: the registry or the network, never the Dockerfile.
-TRANSIENT = re.compile(
-    r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
-    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"
-    r"connection reset by peer|connection refused|broken pipe|i/o timeout|"
-    r"TLS handshake timeout|context deadline exceeded|unexpected EOF|"
-    r"net/http: request canceled|no route to host|server misbehaving)",
-    re.IGNORECASE,
-)
-# A RUN that exits non-zero is the build's own failure, whatever it printed.
-PERMANENT = re.compile(
-    r"did not complete successfully: exit code|failed to compute cache key|"
-    r"dockerfile parse error|unknown instruction",
-    re.IGNORECASE,
-)
 
 
-def buildx_argv(req: BuildRequest, metadata_file: Path) -> list[str]:
+def buildx_argv(req: BuildRequest, metadata_file: Path, *, progress: str = "plain") -> list[str]:
     """The command line for a request; secrets by reference only, never by value."""
-    argv = ["docker", "buildx", "build", "--progress=plain"]
+    if req.links:
+        raise ValueError(f"{req.target}: a request linked to other targets needs a session")
+    argv = ["docker", "buildx", "build", f"--progress={progress}"]
     if req.builder:
         argv += ["--builder", req.builder]
     argv += ["--file", str(req.dockerfile)]
@@ -98,16 +89,6 @@ def buildx_argv(req: BuildRequest, metadata_file: Path) -> list[str]:
         argv.append("--load")
     argv += ["--metadata-file", str(metadata_file), str(req.context)]
     return argv
-
-
-def classify(tail: Sequence[str]) -> tuple[str, bool]:
-    """(one-line reason, transient?) from the end of a failed build's log."""
-    errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
-    reason = (errors[-1] if errors else (tail[-1] if tail else "build failed")).strip()
-    reason = re.sub(r"^#\d+ ", "", reason)
-    text = "\n".join(tail)
-    transient = bool(TRANSIENT.search(text)) and not PERMANENT.search(text)
-    return reason[:300], transient
 
 
 class BuildxBackend:
@@ -160,11 +141,13 @@ class BuildxBackend:
         sink: SessionSink,
         cancel: CancelToken,
         files: SessionFiles,
+        primers: Sequence[BuildRequest] = (),
     ) -> None:
         # `docker buildx bake` as a child process, for the same reasons as build(): a
         # process group to stop, and its output line by line (see backend/bake.py). The
         # bake file (build args and labels, secrets by reference) exists for the session
-        # only.
+        # only. Primers run as `docker buildx build` beside it, their progress read as
+        # the session's (a step a primer started sends its output to the primer only).
         env = dict(self.environ)
         redactor = Redactor.for_secrets([s for r in requests for s in r.secrets], env)
         names = bake_names([r.target for r in requests])
@@ -179,15 +162,40 @@ class BuildxBackend:
             builder=builders.pop() if len(builders) == 1 else None,
             load=any(r.load for r in requests),
         )
+        primed = CancelToken()  # the primers: stopped when the session ends
+        cancel.on_cancel(primed.cancel)
+        threads = [
+            threading.Thread(target=self._prime, args=(p, demux.primer(), primed), daemon=True)
+            for p in primers
+        ]
+        for thread in threads:
+            thread.start()
         try:
             # Masked by the demux once decoded: a raw JSON line holds digests and base64.
             code, _ = run_streaming(
                 argv, env, on_line=demux.feed, cancel=cancel, redactor=Redactor(()), log_file=None
             )
+            primed.cancel()
+            for thread in threads:
+                thread.join()
             finish(demux, code, metadata, classify)
         finally:
+            primed.cancel()
             file.unlink(missing_ok=True)
             metadata.unlink(missing_ok=True)
+
+    def _prime(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> None:
+        # Only a head start: whatever fails here, the session says it for the target.
+        with contextlib.suppress(Exception), tempfile.TemporaryDirectory() as tmp:
+            argv = buildx_argv(request, Path(tmp) / "metadata.json", progress="rawjson")
+            run_streaming(
+                argv,
+                dict(self.environ),
+                on_line=on_line,
+                cancel=cancel,
+                redactor=Redactor(()),  # masked by the demux, as bake's lines
+                log_file=None,
+            )
 
     def _each(
         self, commands: Sequence[tuple[str, list[str]]], on_line: OnLine, cancel: CancelToken
@@ -239,8 +247,13 @@ class BuildxBackend:
     def inspect(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
         return engine.inspect(self.environ, refs)
 
-    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
-        return lookup_all(refs, self.environ)
+    def lookup(self, refs: Sequence[str], *, wait_s: float = 0.0) -> dict[str, RemoteImage]:
+        return lookup_all(refs, self.environ, wait_s=wait_s)
+
+    def layers(self, digest: str, *, registry_ref: str | None = None) -> Layers:
+        if registry_ref is not None:
+            return remote_layers(registry_ref, self.environ)
+        return local_layers(digest, self.environ)
 
     def copy(
         self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken

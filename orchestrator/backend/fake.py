@@ -11,13 +11,16 @@ from orchestrator.backend.base import (
     BuildRequest,
     BuildResult,
     ImageInfo,
+    Layers,
     OnLine,
     RemoteImage,
     SessionFiles,
     SessionSink,
 )
+from orchestrator.backend.registry import RegistryUnreachable, registry_host
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import Phase
+from orchestrator.refs import normalize_platform
 
 
 def fake_digest(text: str) -> str:
@@ -44,6 +47,9 @@ class FakeBackend:
     registry: dict[str, str] = field(default_factory=dict)  # remote: ref -> digest
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> labels
     platforms: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> per platform
+    down: set[str] = field(default_factory=set)  # registry hosts that do not answer
+    stacks: dict[str, Layers] = field(default_factory=dict)  # digest -> layers per platform
+    stale: set[str] = field(default_factory=set)  # targets built on stale layers from cache
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
@@ -92,11 +98,7 @@ class FakeBackend:
         return BuildResult(True, digest=fake_digest(f"{target}/{phase}"))
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
-        if request.phase is Phase.BUILD and request.outputs == ("type=cacheonly",):
-            self._attempt("prime", request.target)  # a session's primer: no script of its own
-            with self._lock:
-                self.primed.append(request)
-            return BuildResult(True)
+        assert not request.links, "a request linked to other targets needs a session"
         op = "build" if request.phase is Phase.BUILD else "test"
         attempt = self._attempt(op, request.target)
         with self._lock:
@@ -113,6 +115,32 @@ class FakeBackend:
             for tag in request.tags:
                 self.images[tag] = result.digest or ""
             self.labels[result.digest or ""] = dict(request.labels)
+            self.stacks[result.digest or ""] = self._stack(request, result.digest or "")
+
+    def _stack(self, request: BuildRequest, digest: str) -> Layers:
+        """The layers of a build: its parent's (the first context or link that is an image
+        built here), then one of its own; a `stale` target's build, unless without its
+        cache, sits on layers no parent has (a content-based cache hit on an old parent)."""
+        parent: Layers = {}
+        for source in (*request.contexts.values(), *request.links.values()):
+            ref = source.removeprefix("docker-image://")
+            found = ref.partition("@")[2] or self.images.get(ref) or fake_digest(f"{ref}/build")
+            if found in self.stacks:
+                parent = self.stacks[found]
+                break
+        own = f"layer:{request.target}:{digest}"
+        stale = request.target in self.stale and not request.no_cache
+        return {
+            normalize_platform(p): ("stale-layer", own)
+            if stale
+            else (*parent.get(normalize_platform(p), ()), own)
+            for p in request.platforms or ("linux/amd64",)
+        }
+
+    def layers(self, digest: str, *, registry_ref: str | None = None) -> Layers:
+        with self._lock:
+            self.calls.append(("layers", registry_ref or digest, 1))
+            return dict(self.stacks.get(digest, {}))
 
     def bake(
         self,
@@ -120,9 +148,15 @@ class FakeBackend:
         sink: SessionSink,
         cancel: CancelToken,
         files: SessionFiles,
+        primers: Sequence[BuildRequest] = (),
     ) -> None:
         """One target after the other, in the order given (the session's), as bake
-        would: the first failure ends the session, the targets after it get nothing."""
+        would: the first failure ends the session, the targets after it get nothing.
+        Primers are recorded, with no script of their own."""
+        for primer in primers:
+            self._attempt("prime", primer.target)
+            with self._lock:
+                self.primed.append(primer)
         for request in requests:
             with self._lock:
                 self.requests.append(request)
@@ -183,22 +217,32 @@ class FakeBackend:
                 if r in self.images
             }
 
-    def lookup(self, refs: Sequence[str]) -> dict[str, RemoteImage]:
+    def lookup(self, refs: Sequence[str], *, wait_s: float = 0.0) -> dict[str, RemoteImage]:
         with self._lock:
             self.calls.append(("lookup", ",".join(refs), 1))
-            return {
+            down = {r: "connection refused" for r in refs if registry_host(r) in self.down}
+            found = {
                 r: RemoteImage(self.registry[r], self.platforms.get(self.registry[r], {}))
                 for r in refs
-                if r in self.registry
+                if r in self.registry and r not in down
             }
+            if down:
+                raise RegistryUnreachable(down, wait_s, found)
+            return found
 
     def copy(
         self, source: str, tags: Sequence[str], on_line: OnLine, cancel: CancelToken
     ) -> BuildResult:
         with self._lock:
             self.calls.append(("copy", f"{source} -> {','.join(tags)}", 1))
-            if source not in self.registry:
+            repository, _, digest = source.partition("@")
+            if digest:  # REPO@DIGEST: the pushed image, under any tag of its repository
+                pushed = [t for t, d in self.registry.items() if d == digest]
+                found = digest if any(t.startswith(f"{repository}:") for t in pushed) else None
+            else:
+                found = self.registry.get(source)
+            if found is None:
                 return BuildResult(False, reason=f"{source}: not found")
             for tag in tags:
-                self.registry[tag] = self.registry[source]
+                self.registry[tag] = found
         return BuildResult(True)

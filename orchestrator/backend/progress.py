@@ -10,6 +10,11 @@ the way plain progress reads (`#7 [app 2/3] RUN make`, `#7 DONE 2.1s`).
 From the same stream: the moment a target's image is exported and its digest, and which
 step failed first (what failed after it was stopped by it: "context canceled", or an
 export cut short).
+
+A primer (a build started beside the session, see build/session.py) runs some of the
+session's steps first, and BuildKit sends a shared step's output to the client that
+started it: a primer's progress is read too (`primer`), for the step output bake's
+stream lacks, each piece said once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import base64
 import datetime as dt
 import json
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +70,38 @@ class _Step:
 
 
 @dataclass
+class Objects:
+    """Raw JSON progress, a line at a time: each status object (it spans lines) to
+    `on_object`, every other line to `on_text`."""
+
+    on_object: Callable[[Mapping[str, Any]], None]
+    on_text: Callable[[str], None]
+    on_unreadable: Callable[[str], None]
+    _lines: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        if self._lines == ["{"] and not OPENING.match(line):
+            self._lines = []  # a "{" of plain text (a heredoc in an error)
+            self.on_text("{")
+        if self._lines or line == "{":
+            self._lines.append(line)
+            if line == "}":
+                text, self._lines = "\n".join(self._lines), []
+                try:
+                    self.on_object(json.loads(text))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self.on_unreadable(text)
+            return
+        self.on_text(line)
+
+    def close(self) -> None:
+        """The stream ended: what it left half said is text."""
+        for line in self._lines:
+            self.on_text(line)
+        self._lines = []
+
+
+@dataclass
 class Demux:
     """Fed bake's output a line at a time (JSON objects span lines); tells the sink each
     rendered line with its target, and each target's image once exported. Lines are
@@ -76,33 +114,47 @@ class Demux:
     failed: dict[str, None] = field(default_factory=dict)  # in order of failure
     delivered: set[str] = field(default_factory=set)
     tails: dict[str, deque[str]] = field(default_factory=dict)
-    _object: list[str] = field(default_factory=list)
     _partial: dict[tuple[str, int], str] = field(default_factory=dict)  # unfinished lines
+    _heard: set[tuple[str, int, str, str]] = field(default_factory=set)  # output pieces
+    _early: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # before a step
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self._bake = Objects(self._message, self._text, self._unreadable)
 
     def feed(self, line: str) -> None:
-        if self._object == ["{"] and not OPENING.match(line):
-            self._object = []  # a "{" of bake's plain text (a heredoc in an error)
-            self._text("{")
-        if self._object or line == "{":
-            self._object.append(line)
-            if line == "}":
-                text, self._object = "\n".join(self._object), []
-                try:
-                    self.message(json.loads(text))
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    self._say(None, f"stackbake: unreadable progress ({text.count(chr(10))} lines)")
-            return
-        self._text(line)
+        """A line of bake's progress."""
+        with self._lock:
+            self._bake.feed(line)
+
+    def primer(self) -> Callable[[str], None]:
+        """A reader of a primer's progress (one per primer): its step output only."""
+        objects = Objects(self._primer_message, lambda line: None, lambda text: None)
+
+        def feed(line: str) -> None:
+            with self._lock:
+                objects.feed(line)
+
+        return feed
 
     def close(self) -> None:
         """bake ended: what it left half said is text."""
-        for line in self._object:
-            self._text(line)
-        self._object = []
-        for (vertex, _), rest in list(self._partial.items()):
-            if rest and vertex in self.steps:
-                self._step_line(self.steps[vertex], rest)
-        self._partial.clear()
+        with self._lock:
+            self._bake.close()
+            for (vertex, _), rest in list(self._partial.items()):
+                if rest and vertex in self.steps:
+                    self._step_line(self.steps[vertex], rest)
+            self._partial.clear()
+
+    def _unreadable(self, text: str) -> None:
+        self._say(None, f"stackbake: unreadable progress ({text.count(chr(10))} lines)")
+
+    def _primer_message(self, status: Mapping[str, Any]) -> None:
+        for log in status.get("logs") or []:
+            if log["vertex"] in self.steps:
+                self._output(log)
+            else:  # bake has not announced this step yet
+                self._early.setdefault(log["vertex"], []).append(log)
 
     def _text(self, line: str) -> None:
         closing: list[str | None] = list(self.failed) or [None]
@@ -110,8 +162,13 @@ class Demux:
             self._say(target, line)
 
     def message(self, status: Mapping[str, Any]) -> None:
-        """One status object: new steps announced first, their statuses and output, then
-        the steps that ended (an export's digests arrive with its end)."""
+        """One status object of bake's progress."""
+        with self._lock:
+            self._message(status)
+
+    def _message(self, status: Mapping[str, Any]) -> None:
+        """New steps announced first, their statuses and output, then the steps that
+        ended (an export's digests arrive with its end)."""
         vertexes = status.get("vertexes") or []
         for vertex in vertexes:
             self._announce(vertex)
@@ -138,9 +195,16 @@ class Demux:
         """A step's output comes in pieces: whole lines only, so a secret split between
         two pieces is still masked. "#7 0.197 out" as plain progress prints it."""
         step = self.steps.get(log["vertex"])
-        if step is None:
+        piece = (
+            log["vertex"],
+            int(log.get("stream") or 1),
+            log.get("timestamp", ""),
+            log.get("data", ""),
+        )
+        if step is None or piece in self._heard:
             return
-        key = (log["vertex"], int(log.get("stream") or 1))
+        self._heard.add(piece)
+        key = piece[:2]
         text = self._partial.pop(key, "")
         text += base64.b64decode(log.get("data") or "").decode("utf-8", "replace")
         *lines, rest = text.split("\n")
@@ -163,6 +227,8 @@ class Demux:
         if target is not None:
             step.owners.append(target)
         self._say(target, f"#{step.number} {name}")
+        for log in self._early.pop(vertex["digest"], []):  # a primer's output came first
+            self._output(log)
         if step.end:  # it ended before this target reported it
             self._say(target, f"#{step.number} {step.end}")
         if target and prefix and name[prefix.end() :].lstrip().startswith("exporting to "):

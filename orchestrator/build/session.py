@@ -21,11 +21,9 @@ BuildKit schedules the whole set. stackbake keeps what bake lacks:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO
@@ -59,8 +57,6 @@ class Session:
         self._files: dict[str | None, IO[str]] = {}
         self._threads: list[threading.Thread] = []
         self._ended = False
-        self._primed = CancelToken()  # the primers: stopped when the session ends
-        self.cancel.on_cancel(self._primed.cancel)
 
     def __contains__(self, name: object) -> bool:
         return name in self.requests
@@ -72,19 +68,9 @@ class Session:
             # Appending, a line at a time: a target's test stage (or its build alone)
             # appends to the same file while the session still writes.
             self._files[name] = self.state.log(name).open("a", encoding="utf-8", buffering=1)
-        for primer in self._primers():
-            self._spawn(functools.partial(self._prime, primer))
-        self._spawn(self._run)
-
-    def _spawn(self, work: Callable[[], None]) -> None:
-        thread = threading.Thread(target=work, daemon=True)
+        thread = threading.Thread(target=self._run, daemon=True)
         thread.start()
         self._threads.append(thread)
-
-    def _prime(self, request: BuildRequest) -> None:
-        # Only a head start: whatever fails here, the session says it for the target.
-        with contextlib.suppress(Exception):
-            self.backend.build(request, lambda _: None, self._primed)
 
     def _primers(self) -> list[BuildRequest]:
         below: dict[str, int] = dict.fromkeys(self.requests, 0)
@@ -115,11 +101,11 @@ class Session:
             files = SessionFiles(
                 self.state.session_file("bake.json"), self.state.session_file("metadata.json")
             )
-            self.backend.bake(list(self.requests.values()), self, self.cancel, files)
+            requests = list(self.requests.values())
+            self.backend.bake(requests, self, self.cancel, files, self._primers())
         except Exception as exc:  # the targets then build on their own
             self.line(None, f"stackbake: the session could not run: {exc}")
         finally:
-            self._primed.cancel()
             with self._cond:
                 for file in self._files.values():
                     file.close()
@@ -212,15 +198,21 @@ class SessionBuilder:
         self.session.close()
 
     def build(
-        self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
+        self,
+        name: str,
+        digests: Mapping[str, str],
+        on_line: OnLine,
+        cancel: CancelToken,
+        *,
+        clean: bool = False,
     ) -> BuildResult:
-        if name in self.session and name not in self._asked:
+        if name in self.session and name not in self._asked and not clean:
             self._asked.add(name)
             result = self.session.wait(name, on_line, cancel)
             if result is not None:
                 return result
             on_line("the session stopped before this target was built: building it alone")
-        return self.alone.build(name, digests, on_line, cancel)
+        return self.alone.build(name, digests, on_line, cancel, clean=clean)
 
     def test(
         self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.backend.bake import finish
 from orchestrator.backend.base import BuildResult
-from orchestrator.backend.buildx import classify
+from orchestrator.backend.failures import classify
 from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
 
@@ -170,3 +170,43 @@ def test_an_error_after_the_first_failure_is_not_a_failure(tmp_path: Path) -> No
     assert list(demux.failed) == ["b"]
     finish(demux, 1, tmp_path / "absent.json", classify)
     assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
+
+
+def status(**parts: object) -> list[str]:
+    """A status object as bake and buildx print it with --progress=rawjson."""
+    return json.dumps(parts, indent=2).splitlines()
+
+
+def output(vertex: str, text: str, at: str) -> dict[str, object]:
+    data = base64.b64encode(text.encode()).decode()
+    return {"vertex": vertex, "stream": 1, "data": data, "timestamp": at}
+
+
+def test_a_primed_steps_output_comes_from_the_primer_once() -> None:
+    """A primer started a's RUN: BuildKit sends its output to the primer's client only
+    (bake's stream shows the step, then DONE). Said once even when both streams have it,
+    and kept until bake announces the step when the primer's comes first."""
+    step = "sha256:" + "7" * 64
+    started, done = "2026-12-02T08:00:00.000000000Z", "2026-12-02T08:00:02.100000000Z"
+    announce = {"digest": step, "name": "[a 1/2] RUN make", "started": started}
+    first = output(step, "compiling\n", "2026-12-02T08:00:00.500000000Z")
+    second = output(step, "token=s3cr3t-value\n", "2026-12-02T08:00:01.000000000Z")
+    sink = Sink()
+    demux = Demux({"a": "a"}, sink, Redactor(["s3cr3t-value"]))
+    primer = demux.primer()
+    for line in status(vertexes=[{"digest": step, "name": "[1/2] RUN make"}], logs=[first]):
+        primer(line)  # before bake announced the step
+    for line in status(vertexes=[announce]):
+        demux.feed(line)
+    for line in status(logs=[second, first]):  # the primer's next piece; bake repeats one
+        primer(line)
+    for line in status(logs=[first]):
+        demux.feed(line)
+    for line in status(vertexes=[{**announce, "completed": done}]):
+        demux.feed(line)
+    assert sink.of("a") == [
+        "#1 [a 1/2] RUN make",
+        "#1 0.500 compiling",
+        "#1 1.000 token=***",
+        "#1 DONE 2.1s",
+    ]
