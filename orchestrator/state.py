@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.atomic import write_atomic
-from orchestrator.errors import StackbakeError
+from orchestrator.errors import EXIT_FAILED, StackbakeError
 
 STATE_DIR = ".stackbake"
 SESSION = "_session"  # the session's own log and files (target names cannot start with "_")
@@ -52,6 +52,8 @@ class Holder:
 
 class RunLocked(StackbakeError):
     """Another run holds the run lock of this spec's folder."""
+
+    exit_code = EXIT_FAILED
 
     def __init__(self, folder: Path, holder: Holder | None) -> None:
         who = holder.describe() if holder else "another run"

@@ -19,6 +19,7 @@ from orchestrator.build.pipeline import execute, new_record
 from orchestrator.build.plan import Plan, prepare
 from orchestrator.cli.main import main
 from orchestrator.execution.events import Event, LogLine, Retrying, Started, Stopping
+from orchestrator.hierarchy.naming import pin_tag
 from orchestrator.hierarchy.project import Project
 from orchestrator.report.record import RunRecord
 from orchestrator.state import StateDir
@@ -90,6 +91,11 @@ class Executed:
     record: RunRecord
     events: list[tuple[object, ...]]
     output: str  # what prepare wrote (lock changes, warnings)
+    state: StateDir  # the run's state folder, with its run id
+
+    def pin(self, target: str, digest: str) -> str:
+        """The pin tag this run gave `target`'s image `digest`."""
+        return pin_tag(self.plan.project.spec.targets[target], digest, self.state.run_id)
 
 
 def execute_plan(
@@ -104,7 +110,7 @@ def execute_plan(
     """The build pipeline's own wiring (prepare, then execute) with a recording backend;
     each event also goes to `on_event` as it happens (to interrupt at a given point).
     Default options: targets one at a time (-j 1), retries without waiting."""
-    options = options or BuildOptions(jobs=1, retry_base_s=0.001)
+    options = options or BuildOptions(jobs=1, retries=2, retry_base_s=0.001)
     state = StateDir(project.spec.folder)
     out = io.StringIO()
     plan = prepare(project, options, backend, state, stream=out, environ=environ or {})
@@ -124,4 +130,4 @@ def execute_plan(
         interrupted=interrupted or threading.Event(),
         clock=ticks(),
     )
-    return Executed(plan, record, events, out.getvalue())
+    return Executed(plan, record, events, out.getvalue(), state)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from orchestrator.backend.base import Backend
+from orchestrator.backend.registry import RegistryUnreachable
 from orchestrator.bases.lockfile import Lock, LockedImage, load_lock, lock_path
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Problem, SpecError, display_path
 from orchestrator.hierarchy.graph import ExternalBase, Hierarchy
@@ -32,7 +33,16 @@ class BaseChange:
 class Resolution:
     lock: Lock
     changes: list[BaseChange] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)  # not found in any registry
+    unresolved: list[str] = field(default_factory=list)  # not found, or registry unreachable
+    unreachable: dict[str, str] = field(default_factory=dict)  # ref -> why no answer
+
+    def why(self, ref: str, *, login: bool = False) -> str:
+        """Why `ref` is unresolved."""
+        if ref in self.unreachable:
+            return f"its registry cannot be reached ({self.unreachable[ref]})"
+        if login:
+            return "not found in its registry (or not allowed: docker login)"
+        return "not found in a registry"
 
     def changed_refs(self) -> set[str]:
         return {c.ref for c in self.changes if c.new is not None}
@@ -70,7 +80,11 @@ def resolve(
     here, with the Dockerfile line, rather than in the middle of a build."""
     bases = lockable(h, names)
     wanted = list(bases) if everything else [r for r in bases if r not in lock.images]
-    found = backend.lookup(wanted)
+    try:
+        found = backend.lookup(wanted)
+        unreachable: dict[str, str] = {}
+    except RegistryUnreachable as exc:  # those bases stay as they are: said so
+        found, unreachable = exc.found, exc.failures
     images = dict(lock.images)
     changes = []
     for ref in wanted:
@@ -85,7 +99,7 @@ def resolve(
             changes.append(BaseChange(ref, images.pop(ref).digest, None))
     _check_platforms(h, bases, images)
     unresolved = [r for r in wanted if r not in found]
-    return Resolution(Lock(lock.path, images, lock.exists), changes, unresolved)
+    return Resolution(Lock(lock.path, images, lock.exists), changes, unresolved, unreachable)
 
 
 def _check_platforms(h: Hierarchy, bases: Uses, images: dict[str, LockedImage]) -> None:
@@ -125,7 +139,8 @@ def complete_lock(h: Hierarchy, backend: Backend, names: list[str], stream: IO[s
     for change in done.changes:
         stream.write(f"{display_path(lock.path)}: {change.render()}\n")
     for ref in done.unresolved:
-        stream.write(f"{ref}: not found in a registry; not pinned, used as the engine has it\n")
+        why = done.why(ref)
+        stream.write(f"{ref}: {why}; not pinned, used as the engine has it\n")
     return done.lock
 
 
@@ -142,10 +157,8 @@ def resolve_all(h: Hierarchy, backend: Backend, stream: IO[str]) -> Resolution:
     uses = lockable(h, list(h.spec.targets))
     for ref in done.unresolved:
         where = ", ".join(f"{u.origin.describe(h.spec.folder)}" for _, u in uses[ref])
-        stream.write(
-            f"  {ref}: not found in its registry (or not allowed: docker login), "
-            f"left unlocked; used by {where}\n"
-        )
+        why = done.why(ref, login=True)
+        stream.write(f"  {ref}: {why}, left unlocked; used by {where}\n")
     return done
 
 

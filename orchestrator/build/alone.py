@@ -37,12 +37,21 @@ class AloneBuilder:
         pass
 
     def build(
-        self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
+        self,
+        name: str,
+        digests: Mapping[str, str],
+        on_line: OnLine,
+        cancel: CancelToken,
+        *,
+        clean: bool = False,
     ) -> BuildResult:
-        """The main build of `name` on the parents in `digests`."""
+        """The main build of `name` on the parents in `digests`; `clean`: without the
+        cache of its own steps (its parents are images: they are not built again)."""
         self.tags.pin(self.factory.local_pins(name, digests))
         names = build_names(name, self.factory, self.tags, self.named_by_build)
         request = self.factory.build(name, digests, names)
+        if clean:
+            request = dataclasses.replace(request, no_cache=True)
         if request.pull and request.contexts and not self.factory.mode.pushes:
             if name not in self.fetched:
                 fetched = self._fetch_bases(request, on_line, cancel)

@@ -79,10 +79,12 @@ class BuildOptions:
     mode: OutputMode = field(default_factory=OutputMode)
     jobs: int = field(default_factory=default_jobs)
     fail_fast: bool = False
-    retries: int = 2
+    retries: int | None = None  # None: as many as the time budget allows
+    retry_timeout_s: float = 60.0  # how long a phase's transient errors are retried
     retry_base_s: float = 1.0
     progress: str = "auto"
     report: Path | None = None
     junit: Path | None = None
     force: tuple[str, ...] = ()  # targets, groups or globs that build even when up to date
     per_target: bool = False  # one `docker buildx build` per target, no shared session
+    no_wait: bool = False  # another run holds the folder: end at once, do not wait

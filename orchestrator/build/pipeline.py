@@ -1,4 +1,5 @@
-"""`stackbake build`, in three phases:
+"""`stackbake build`, in three phases, one run at a time in a spec's folder (its run
+lock, state.py):
 
 1. prepare (build/plan.py): the selection and its checks (outputs, secrets), the lock
    completed with missing bases, build keys and what is already up to date, the engine's
@@ -14,10 +15,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -26,6 +30,7 @@ from rich.console import Console
 from orchestrator.backend.base import Backend
 from orchestrator.bases.lockfile import Lock
 from orchestrator.build.alone import AloneBuilder
+from orchestrator.build.lineage import Lineage
 from orchestrator.build.options import BuildOptions
 from orchestrator.build.plan import Plan, prepare
 from orchestrator.build.requests import RequestFactory
@@ -43,7 +48,7 @@ from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, Quie
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import print_summary
-from orchestrator.state import StateDir
+from orchestrator.state import Holder, StateDir
 
 
 def run_build(
@@ -56,10 +61,57 @@ def run_build(
     environ: Mapping[str, str] | None = None,
     lock: Lock | None = None,
 ) -> int:
-    """Build the selection: prepare, execute, finish (see the module docstring).
-    `lock`: the base digests to pin to (default: builds.lock, completed)."""
-    environ = os.environ if environ is None else environ
+    """Build the selection under the spec folder's run lock: prepare, execute, finish
+    (see the module docstring). `lock`: the base digests to pin to (default:
+    builds.lock, completed)."""
     state = StateDir(project.spec.folder)
+    with holding_run_lock(state, options, stream, interrupted):
+        return build(
+            project,
+            options,
+            backend,
+            state,
+            stream=stream,
+            interrupted=interrupted,
+            environ=environ,
+            lock=lock,
+        )
+
+
+@contextlib.contextmanager
+def holding_run_lock(
+    state: StateDir, options: BuildOptions, stream: IO[str], interrupted: threading.Event
+) -> Iterator[None]:
+    """One run at a time in a spec's folder: another one there is waited for (saying
+    whom), or with --no-wait the run ends at once naming it (exit 1)."""
+
+    def waiting(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another run"
+        stream.write(f"waiting: {display_path(state.root.parent)} is in use by {who}\n")
+        stream.flush()
+
+    with state.run_lock(
+        shlex.join(["stackbake", *sys.argv[1:]]),
+        wait=not options.no_wait,
+        on_wait=waiting,
+        stop=interrupted,
+    ):
+        yield
+
+
+def build(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    state: StateDir,
+    *,
+    stream: IO[str],
+    interrupted: threading.Event,
+    environ: Mapping[str, str] | None = None,
+    lock: Lock | None = None,
+) -> int:
+    """The three phases, in a folder whose run lock the caller holds."""
+    environ = os.environ if environ is None else environ
     plan = prepare(project, options, backend, state, stream=stream, environ=environ, lock=lock)
     console = Console(file=stream, highlight=False)
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"
@@ -109,8 +161,9 @@ def execute(
     builder: AloneBuilder | SessionBuilder = alone
     if plan.session:
         builder = SessionBuilder(open_session(plan, factory, tags, backend, state), alone)
-    retry = RetryPolicy(options.retries, options.retry_base_s)
-    runner = TargetRunner(plan, builder, backend, factory, tags, state, retry, clock)
+    retry = RetryPolicy(options.retries, options.retry_timeout_s, options.retry_base_s)
+    lineage = Lineage(backend, h, pushed=options.mode.pushes)
+    runner = TargetRunner(plan, builder, backend, factory, tags, state, lineage, retry, clock)
     schedule = Schedule(h.dag.subgraph(plan.selected).copy(), state.durations(), options.jobs)
     try:
         with builder:

@@ -96,7 +96,7 @@ def prepare(
         provenance,
         started,
         session,
-        named_by_build(h, building, session, options.mode),
+        named_by_build(h, building, options.mode),
     )
 
 
@@ -159,6 +159,7 @@ def freshness(
         remote=options.mode.pushes,
         locked=locked,
         likely=likely,
+        wait_s=options.retry_timeout_s,
     )
 
 
@@ -168,38 +169,30 @@ def session_members(
     """The targets that build together in one BuildKit session: all that build, when two
     or more do and they can share one. Not when asked to build one by one (--per-target,
     -j 1), with --pull (fetching bases is done per target when parents are pinned
-    locally), or on more than one builder."""
+    locally), on more than one builder, or when a target sets `network`: bake before
+    buildx 0.17 drops a target's network from its file (and refuses it in --set), so
+    `network: none` would run with the network and `host` without it."""
     spec, mode = h.spec, options.mode
     if options.per_target or options.jobs < 2 or len(building) < 2:
         return ()
     if mode.pull or any(spec.targets[n].pull for n in building):
+        return ()
+    if any(spec.targets[n].network not in (None, "default") for n in building):
         return ()
     if len({spec.targets[n].builder or mode.builder for n in building}) > 1:
         return ()
     return tuple(nx.lexicographical_topological_sort(h.dag.subgraph(building)))
 
 
-def named_by_build(
-    h: Hierarchy, building: Sequence[str], session: Sequence[str], mode: OutputMode
-) -> frozenset[str]:
+def named_by_build(h: Hierarchy, building: Sequence[str], mode: OutputMode) -> frozenset[str]:
     """The one rule for when a build names its image with its release tags itself: when
-    nothing that can still fail stands between that build and the target's release.
-    That is: builds land as images that tags name, the run does not push (a push can
-    fail, and a session's target may be cancelled before its push), the target has no
-    test stage, and no ancestor still has a test stage to pass when the target is
-    exported: one built in the same session, however far up (a session exports a child
-    before its parents are tested; a target built alone starts once its parents passed).
+    nothing can still fail or change between that build and the target's release. That
+    is: builds land as images that tags name, the run does not push (a push can fail, and
+    a session's target be cancelled before it), the target has no test stage, and it has
+    no parent: a child's image is checked against its parent's after the build (its
+    lineage, build/lineage.py), and in a session its parent may even be built again.
     Every other target builds under a staging tag, and its release tags move once its
-    test stage passed."""
+    build, its lineage and its test stage passed."""
     if not mode.names_images or mode.pushes:
         return frozenset()
-    members = set(session)
-    tested_above: dict[str, bool] = {}  # an ancestor in the session still to be tested
-    untested: set[str] = set()
-    for name in nx.topological_sort(h.dag):
-        pending = [p for p in h.parents(name) if tested_above[p]]
-        tested = name in members and bool(h.spec.targets[name].test)
-        tested_above[name] = tested or bool(pending)
-        if not h.spec.targets[name].test and not (name in members and pending):
-            untested.add(name)
-    return frozenset(n for n in building if n in untested)
+    return frozenset(n for n in building if not h.spec.targets[n].test and not h.parents(n))

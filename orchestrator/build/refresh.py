@@ -15,7 +15,7 @@ from typing import IO
 from orchestrator.backend.base import Backend
 from orchestrator.bases.resolution import affected, resolve_all
 from orchestrator.build.options import BuildOptions
-from orchestrator.build.pipeline import run_build
+from orchestrator.build.pipeline import build, holding_run_lock
 from orchestrator.build.plan import freshness
 from orchestrator.errors import EXIT_FAILED, EXIT_OK
 from orchestrator.hierarchy.project import Project
@@ -38,6 +38,29 @@ def run_refresh(
     rest is up to date and not sent to BuildKit. Selecting by keys rather than by the
     bases that moved tonight also retries what failed last night, whose base no longer
     "moves". `dry_run`: show what would build and why, write nothing."""
+    state = StateDir(project.spec.folder)
+    with holding_run_lock(state, options, stream, interrupted):
+        return _refresh(
+            project,
+            options,
+            backend,
+            state,
+            dry_run=dry_run,
+            stream=stream,
+            interrupted=interrupted,
+        )
+
+
+def _refresh(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    state: StateDir,
+    *,
+    dry_run: bool,
+    stream: IO[str],
+    interrupted: threading.Event,
+) -> int:
     h = project.hierarchy
     done = resolve_all(h, backend, stream)
     selected = select(h, list(options.targets))
@@ -46,12 +69,17 @@ def run_refresh(
         stream.write(f"on a moved base: {', '.join(hit)}, and what builds on them\n")
     if not dry_run:
         done.lock.save()
-        code = run_build(
-            project, options, backend, stream=stream, interrupted=interrupted, lock=done.lock
+        code = build(
+            project,
+            options,
+            backend,
+            state,
+            stream=stream,
+            interrupted=interrupted,
+            lock=done.lock,
         )
         # A base that could not be resolved was not refreshed: the nightly job says so.
         return code or (EXIT_FAILED if done.unresolved else EXIT_OK)
-    state = StateDir(project.spec.folder)
     fresh = freshness(h, selected, options, backend, state, locked=done.lock.digests())
     rebuild = [n for n in selected if n not in fresh.up_to_date]
     if rebuild:

@@ -58,10 +58,9 @@ class RequestFactory:
         they must exist before it starts. None when pushing (pinned in the registry)."""
         if self.mode.pushes:
             return {}
-        h = self.hierarchy
-        return {
-            pin_tag(self.target(p), digests[p]): digests[p] for p in h.parents(name) if p in digests
-        }
+        parents = [p for p in self.hierarchy.parents(name) if p in digests]
+        run = self.state.run_id
+        return {pin_tag(self.target(p), digests[p], run): digests[p] for p in parents}
 
     def _parents(
         self, name: str, digests: Mapping[str, str], linked: Collection[str]
@@ -83,9 +82,11 @@ class RequestFactory:
             if parent in linked:
                 links |= {context_key(ref): parent for ref in origins}
             elif parent in digests:
-                pinned = (registry_pin if self.mode.pushes else pin_tag)(
-                    self.target(parent), digests[parent]
-                )
+                image, digest = self.target(parent), digests[parent]
+                if self.mode.pushes:
+                    pinned = registry_pin(image, digest)
+                else:
+                    pinned = pin_tag(image, digest, self.state.run_id)
                 contexts |= {context_key(ref): f"docker-image://{pinned}" for ref in origins}
         return contexts, links
 
@@ -101,14 +102,15 @@ class RequestFactory:
                 return external.ref, ref.digest or self.locked.get(external.normalized)
         return None, None
 
-    def key_tags(self, name: str) -> list[str]:
-        """Pushing: the tag that says "this key is published"."""
+    def key_tag(self, name: str) -> str | None:
+        """Pushing: the tag that says "this key is published", made in the registry once
+        the release tags are pushed (never a local name another run could remove)."""
         key = self.keys.get(name)
-        return [key_tag(self.target(name), key)] if key and self.mode.pushes else []
+        return key_tag(self.target(name), key) if key and self.mode.pushes else None
 
     def release_names(self, name: str) -> list[str]:
-        """What a built image is published as: its tags and, pushing, its key tag (last)."""
-        return [*image_names(self.target(name)), *self.key_tags(name)]
+        """What a built image is published as: its tags (or its local name)."""
+        return list(image_names(self.target(name)))
 
     def build(
         self,

@@ -5,6 +5,7 @@ when is decided here and in the plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from orchestrator.backend.base import Backend, BuildResult, OnLine
+from orchestrator.build.lineage import Lineage
 from orchestrator.build.plan import Plan
+from orchestrator.build.publish import Publication
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.tags import RunTags
 from orchestrator.execution.cancel import CancelToken
@@ -20,7 +23,7 @@ from orchestrator.execution.events import LogLine, Retrying, Started
 from orchestrator.execution.executor import Emit, Outcome
 from orchestrator.execution.status import Kind, Phase, Status
 from orchestrator.freshness.uptodate import record
-from orchestrator.hierarchy.naming import image_names, key_tag
+from orchestrator.hierarchy.naming import image_names, key_tag, registry_pin
 from orchestrator.state import StateDir
 
 
@@ -28,8 +31,16 @@ class Builder(Protocol):
     """How a target's build and test stage run: in the session, or alone."""
 
     def build(
-        self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
-    ) -> BuildResult: ...
+        self,
+        name: str,
+        digests: Mapping[str, str],
+        on_line: OnLine,
+        cancel: CancelToken,
+        *,
+        clean: bool = False,
+    ) -> BuildResult:
+        """The main build; `clean`: without the cache of the target's own steps."""
+        ...
 
     def test(
         self, name: str, digests: Mapping[str, str], on_line: OnLine, cancel: CancelToken
@@ -38,21 +49,36 @@ class Builder(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 2
+    """Transient errors are retried while the phase's time budget lasts (`timeout_s`
+    from its first attempt), at most `retries` times when given, with exponential
+    backoff (capped) and jitter."""
+
+    retries: int | None = None
+    timeout_s: float = 60.0
     base_s: float = 1.0
-    cap_s: float = 30.0
+    cap_s: float = 10.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
+    now: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def delay(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))], at least base/2."""
         ceiling = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
         return max(self.base_s / 2, self.rng.uniform(0, ceiling))
 
+    def next_delay(self, attempt: int, since: float) -> float | None:
+        """How long to wait before the attempt after `attempt`, which failed transiently
+        (`since`: when the phase's first attempt started); None: no more attempts."""
+        if self.retries is not None and attempt > self.retries:
+            return None
+        left = self.timeout_s - (self.now() - since)
+        return None if left <= 0 else min(self.delay(attempt), left)
+
 
 @dataclass
 class Attempts:
     """A target's phases, each tried until it succeeds, fails for good or is cancelled;
-    `count` is every try of every phase."""
+    `count` is every try of every phase. A phase run again (a build done over for its
+    lineage) goes on counting its attempts."""
 
     name: str
     emit: Emit
@@ -60,21 +86,24 @@ class Attempts:
     retry: RetryPolicy
     clock: Callable[[], float]
     count: int = 0
+    of_phase: dict[Phase, int] = field(default_factory=dict)  # attempts so far, per phase
 
     def run(self, phase: Phase, call: Callable[[], BuildResult]) -> BuildResult:
-        attempt = 1
+        retry, since = 1, self.retry.now()
         while True:
+            attempt = self.of_phase[phase] = self.of_phase.get(phase, 0) + 1
             self.emit(Started(self.name, phase, attempt, self.clock()))
             result = call()
             self.count += 1
-            done = result.ok or result.cancelled or not result.transient
-            if done or attempt > self.retry.retries:
+            if result.ok or result.cancelled or not result.transient:
                 return result
-            delay = self.retry.delay(attempt)
+            delay = self.retry.next_delay(retry, since)
+            if delay is None:
+                return result
             self.emit(Retrying(self.name, phase, attempt, delay, result.reason))
             if self.cancel.event.wait(delay):
                 return BuildResult(False, reason="cancelled", cancelled=True)
-            attempt += 1
+            retry += 1
 
     def failed(self, phase: Phase, result: BuildResult) -> Outcome:
         return failed(phase, result, self.count)
@@ -95,6 +124,7 @@ class TargetRunner:
     factory: RequestFactory
     tags: RunTags
     state: StateDir
+    lineage: Lineage
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
 
@@ -114,7 +144,7 @@ class TargetRunner:
         if name in fresh.up_to_date:
             return self._up_to_date(name, on_line, cancel)
         on_line(f"building: {'; '.join(fresh.reasons(name))}")
-        built = tries.run(Phase.BUILD, lambda: self.builder.build(name, digests, on_line, cancel))
+        built = self._build(name, digests, tries, on_line, cancel)
         if not built.ok:
             return tries.failed(Phase.BUILD, built)
         if self.factory.target(name).test:
@@ -126,16 +156,46 @@ class TargetRunner:
         release = self.factory.release_names(name)
         if built.digest and name not in self.plan.named_by_build:
             self.backend.tag(built.digest, release)
-            self.tags.made_elsewhere(self.factory.key_tags(name))  # pushed, not kept here
+        published: tuple[str, ...] = ()
         if self.factory.mode.pushes:
-            # The key tag says "this key is published": it is pushed last.
-            pushed = tries.run(
-                Phase.PUSH, lambda: self.backend.push(name, release, on_line, cancel)
-            )
+            source = registry_pin(self.factory.target(name), built.digest or "")
+            push = Publication(self.backend, name, release, self.factory.key_tag(name), source)
+            pushed = tries.run(Phase.PUSH, lambda: push.attempt(on_line, cancel))
+            published = tuple(push.published)
             if not pushed.ok:
-                return tries.failed(Phase.PUSH, pushed)
+                return dataclasses.replace(tries.failed(Phase.PUSH, pushed), published=published)
         record(self.state, name, fresh.inputs[name])
-        return Outcome(Status(Kind.BUILT), built.digest, tries.count)
+        return Outcome(Status(Kind.BUILT), built.digest, tries.count, published=published)
+
+    def _build(
+        self,
+        name: str,
+        digests: Mapping[str, str],
+        tries: Attempts,
+        on_line: OnLine,
+        cancel: CancelToken,
+    ) -> BuildResult:
+        """The build phase, and the lineage of its image: on every platform it must sit
+        on the parent of this run, else it is built again without its steps' cache, and
+        fails if that does not mend it."""
+        built = tries.run(Phase.BUILD, lambda: self.builder.build(name, digests, on_line, cancel))
+        if not built.ok:
+            return built
+        verdict = self.lineage.check(name, built.digest, digests)
+        if verdict.broken:
+            on_line(f"{verdict.describe()}: building it again, without its steps' cache")
+            built = tries.run(
+                Phase.BUILD,
+                lambda: self.builder.build(name, digests, on_line, cancel, clean=True),
+            )
+            if not built.ok:
+                return built
+            verdict = self.lineage.check(name, built.digest, digests)
+            if verdict.broken:
+                return BuildResult(False, reason=verdict.describe())
+        if verdict.unchecked:
+            on_line(verdict.describe())
+        return built
 
     def _up_to_date(self, name: str, on_line: OnLine, cancel: CancelToken) -> Outcome:
         """Nothing to build: the existing image gets the release tags it lacks (locally

@@ -1,13 +1,13 @@
 """The names a run gives images for its own use, and takes away when it ends: staging
-tags (a build waiting for its test stage), pin tags (a parent its children are pinned
-to) and key tags left in the local store by a push. Handed out and recorded here, made
-once each, removed together in one call after the run."""
+tags (a build waiting for its test stage) and pin tags (a parent its children are
+pinned to). Handed out and recorded here, made once each, removed together in one call
+after the run."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from orchestrator.backend.base import Backend
 from orchestrator.build.requests import RequestFactory
@@ -47,11 +47,6 @@ class RunTags:
                 with self._lock:
                     self._pins.update(tags)
                     self._made.update(dict.fromkeys(tags))
-
-    def made_elsewhere(self, tags: Iterable[str]) -> None:
-        """Names that something else put in the store for this run (a push's key tag)."""
-        with self._lock:
-            self._made.update(dict.fromkeys(tags))
 
     def made(self) -> list[str]:
         with self._lock:

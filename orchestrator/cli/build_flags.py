@@ -14,6 +14,24 @@ from orchestrator.build.options import PROGRESS, BuildOptions, OutputMode, defau
 
 
 def add_build_flags(p: argparse.ArgumentParser) -> None:
+    _output_flags(p)
+    _run_flags(p)
+    _report_flags(p)
+    p.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="build TARGET (a name, group or glob) even when it is up to date",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not use the build cache (builds every target)"
+    )
+    p.add_argument("--pull", action="store_true", help="always pull external bases")
+    p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--push", action="store_true", help="push every tag (after tests)")
     out.add_argument("--load", action="store_true", help="load into the local image store")
@@ -24,6 +42,9 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="buildx output, e.g. type=local,dest=out (leaf targets only)",
     )
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-j",
         "--jobs",
@@ -38,10 +59,33 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retries",
         type=_non_negative,
-        default=2,
+        default=None,
         metavar="N",
-        help="retries of a phase after a transient error (default: 2)",
+        help="at most N retries of a phase after a transient error (default: as many as "
+        "--retry-timeout allows)",
     )
+    p.add_argument(
+        "--retry-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="retry a phase's transient errors (registry or engine unreachable, 5xx) for "
+        "up to SECONDS, backing off exponentially (default: 60)",
+    )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="when another run builds in this spec's folder, exit 1 at once instead of "
+        "waiting for it",
+    )
+    p.add_argument(
+        "--per-target",
+        action="store_true",
+        help="build each target in its own buildx build, not all in one BuildKit session",
+    )
+
+
+def _report_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--progress",
         choices=PROGRESS,
@@ -50,23 +94,6 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report")
     p.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report")
-    p.add_argument(
-        "--force",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="build TARGET (a name, group or glob) even when it is up to date",
-    )
-    p.add_argument(
-        "--no-cache", action="store_true", help="do not use the build cache (builds every target)"
-    )
-    p.add_argument("--pull", action="store_true", help="always pull external bases")
-    p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
-    p.add_argument(
-        "--per-target",
-        action="store_true",
-        help="build each target in its own buildx build, not all in one BuildKit session",
-    )
 
 
 def build_options(
@@ -86,12 +113,14 @@ def build_options(
         jobs=args.jobs,
         fail_fast=args.fail_fast,
         retries=args.retries,
+        retry_timeout_s=args.retry_timeout,
         retry_base_s=float(os.environ.get("STACKBAKE_RETRY_BASE_S", "1.0")),
         progress=args.progress,
         report=args.report,
         junit=args.junit,
         force=tuple(args.force),
         per_target=args.per_target,
+        no_wait=args.no_wait,
     )
 
 
@@ -122,4 +151,14 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value

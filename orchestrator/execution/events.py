@@ -41,6 +41,7 @@ class Finished:
     attempts: int = 0
     digest: str | None = None
     log_tail: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()  # tags pushed to their registries
 
 
 @dataclass(frozen=True)

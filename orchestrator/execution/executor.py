@@ -29,6 +29,7 @@ class Outcome:
     digest: str | None = None
     attempts: int = 0
     log_tail: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()  # tags pushed (also by a push that failed later)
 
 
 # work(target, emit, cancel, digests of finished targets) -> Outcome
@@ -103,6 +104,7 @@ class Executor:
             outcome.attempts,
             outcome.digest,
             outcome.log_tail,
+            outcome.published,
         )
         for child, child_status in self.schedule.finish(name, status):
             yield Finished(child, child_status, self.clock())

@@ -35,6 +35,8 @@ class Freshness:
     up_to_date: Mapping[str, str] = field(default_factory=dict)  # target -> image with its key
     remote: bool = False  # images and up_to_date are the registry's, not the local store's
     recorded: Mapping[str, KeyInputs | None] = field(default_factory=dict)  # last builds'
+    # Has an image with its key, but a parent builds: built again on the parent's new image.
+    held: Mapping[str, str] = field(default_factory=dict)  # target -> the parent that builds
 
     def key(self, name: str) -> str:
         return self.inputs[name].key
@@ -68,6 +70,8 @@ class Freshness:
             return [self.forced[name]]
         if name in self.up_to_date:
             return []
+        if name in self.held:
+            return [f"parent {self.held[name]} builds: built again on its new image"]
         why = explain(self.inputs[name], self.recorded.get(name))
         if why:
             return why
@@ -104,12 +108,15 @@ def assess(
     remote: bool = False,
     locked: Mapping[str, str] | None = None,
     likely: Callable[[], None] | None = None,
+    wait_s: float = 0.0,
 ) -> Freshness:
     """Keys of `names` (and their parents), and which of them already have an image:
     in the local store, or with `remote` in the registry the run pushes to. `locked`:
     the digests external bases are pinned to (key inputs). `likely` is called before the
     images are looked up when a target will probably build (forced, or its key is not
-    the one of its last build here)."""
+    the one of its last build here). `wait_s`: how long a registry that does not answer
+    is asked again before the run gives up (RegistryUnreachable): it must not count as
+    "nothing there", which would rebuild everything only to fail every push."""
     inputs = compute_keys(h, names, HashCache.of(state), locked)
     last = {n: recorded(state, n) for n in names}
     if likely is not None and (
@@ -120,11 +127,12 @@ def assess(
     fresh = Freshness(inputs, {}, dict(forced), state.root, remote=remote, recorded=last)
     if remote:
         keyed = {n: key_tag(h.spec.targets[n], inputs[n].key) for n in names if n not in forced}
-        found = backend.lookup([*keyed.values(), *(t for n in keyed for t in tags[n])])
+        wanted = [*keyed.values(), *(t for n in keyed for t in tags[n])]
+        found = backend.lookup(wanted, wait_s=wait_s)
         digests = {ref: image.digest for ref, image in found.items()}
         images = {t: ImageInfo(d) for t, d in digests.items()}
         current = {n: digests[ref] for n, ref in keyed.items() if ref in digests}
-        return dataclasses.replace(fresh, images=images, up_to_date=current)
+        return _hold(h, dataclasses.replace(fresh, images=images, up_to_date=current))
     images = backend.inspect([t for n in names for t in tags[n]])
     current = {}
     for name in names:
@@ -133,4 +141,17 @@ def assess(
             if info and info.labels.get(KEY_LABEL) == inputs[name].key and name not in forced:
                 current[name] = info.digest
                 break
-    return dataclasses.replace(fresh, images=images, up_to_date=current)
+    return _hold(h, dataclasses.replace(fresh, images=images, up_to_date=current))
+
+
+def _hold(h: Hierarchy, fresh: Freshness) -> Freshness:
+    """A target is up to date only when its parents are: a parent that builds (forced, or
+    its image gone from its tags, with an unchanged key) gets a new image, and a child
+    published in the same run sits on that one."""
+    current, held = dict(fresh.up_to_date), {}
+    for name in h.order(list(fresh.inputs)):
+        building = [p for p in h.parents(name) if p in fresh.inputs and p not in current]
+        if name in current and building:
+            del current[name]
+            held[name] = building[0]
+    return dataclasses.replace(fresh, up_to_date=current, held=held)

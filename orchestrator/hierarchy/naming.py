@@ -4,7 +4,8 @@ and never parsed back.
     release names   the target's tags, or `localhost/stackbake/NAME:latest` without tags
     key tag         `REPO:key-<key>`: a pushed build, found by its build key
     staging tag     `REPO:stackbake-build-<token>`: a build waiting for its test stage
-    pin tag         `REPO:stackbake-<hex of digest>`: exactly one local image, for children
+    pin tag         `REPO:stackbake-<hex of digest>-<run>`: exactly one local image, for
+                    the children built in one run (another run has its own)
     registry pin    `REPO@<digest>`: exactly one pushed image, for children
 
 REPO is the repository of the target's first release name.
@@ -38,11 +39,13 @@ def staging_tag(target: Target, token: str) -> str:
     return f"{repository(target)}:stackbake-build-{token}"
 
 
-def pin_tag(target: Target, digest: str) -> str:
-    """A local name that only ever means this image of the target. The engine resolves
-    `REPO@DIGEST` only in a registry, never in its own store, so a child built on a
-    local parent is pinned to this tag (which the docker driver resolves locally)."""
-    return f"{repository(target)}:stackbake-{digest.split(':', 1)[1]}"
+def pin_tag(target: Target, digest: str, run: str) -> str:
+    """A local name that only ever means this image of the target, for one run: `run`
+    removes it when it ends, and a run elsewhere on the same engine pinned to the same
+    image has its own. The engine resolves `REPO@DIGEST` only in a registry, never in
+    its own store, so a child built on a local parent is pinned to this tag (which the
+    docker driver resolves locally)."""
+    return f"{repository(target)}:stackbake-{digest.split(':', 1)[1]}-{run}"
 
 
 def registry_pin(target: Target, digest: str) -> str:

@@ -34,6 +34,7 @@ def _target(r: TargetRecord) -> dict[str, Any]:
         "blocked_by": list(status.blocked_by) if status else [],
         "digest": r.digest,
         "tags": list(r.tags),
+        "published": list(r.published),
         "platforms": list(r.platforms),
         "started": iso(r.started),
         "finished": iso(r.finished),

@@ -23,6 +23,7 @@ class TargetRecord:
     attempts: int = 0
     digest: str | None = None
     log_tail: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()
     last_line: str = ""
     retries: list[str] = field(default_factory=list)
 
@@ -65,6 +66,7 @@ class RunRecord:
             record.attempts = event.attempts
             record.digest = event.digest
             record.log_tail = event.log_tail
+            record.published = event.published
         elif isinstance(event, Stopping):
             self.stops.append(event)
         else:

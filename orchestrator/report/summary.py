@@ -69,6 +69,8 @@ def failures(run: RunRecord) -> list[RenderableType]:
         )
         for line in r.log_tail[-TAIL_LINES:]:
             out.append(Text(f"  | {line}"))
+        if r.published:  # a push that failed half-way: these tags did move
+            out.append(Text(f"  published before it failed: {', '.join(r.published)}"))
         out.append(Text(f"  full log: {display_path(r.log)}"))
     return out
 

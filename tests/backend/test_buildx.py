@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backend.base import BuildRequest, CancelToken
-from orchestrator.backend.buildx import buildx_argv, classify, run_streaming
+from orchestrator.backend.buildx import buildx_argv
+from orchestrator.backend.failures import classify
+from orchestrator.backend.process import run_streaming
 from orchestrator.backend.redact import Redactor
 from orchestrator.execution.status import Phase
 from orchestrator.spec.model import Secret

@@ -48,7 +48,7 @@ def project(tmp_path: Path) -> Project:
 
 def build(project: Project, backend: FakeBackend, **options: object) -> tuple[int, str]:
     stream = io.StringIO()
-    opts = BuildOptions(progress="plain", jobs=1, retry_base_s=0.001, **options)  # type: ignore[arg-type]
+    opts = BuildOptions(progress="plain", jobs=1, retries=2, retry_base_s=0.001, **options)  # type: ignore[arg-type]
     code = run_build(
         project, opts, backend, stream=stream, interrupted=threading.Event(), environ=dict(ENV)
     )

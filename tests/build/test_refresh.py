@@ -55,7 +55,7 @@ def registry() -> FakeBackend:
 
 
 def options(**kw: object) -> BuildOptions:
-    return BuildOptions(progress="plain", jobs=1, retry_base_s=0.001, **kw)  # type: ignore[arg-type]
+    return BuildOptions(progress="plain", jobs=1, retries=2, retry_base_s=0.001, **kw)  # type: ignore[arg-type]
 
 
 def build(project: Project, backend: FakeBackend) -> tuple[int, str]:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backend.base import BuildResult, Layers
 from orchestrator.backend.fake import FakeBackend, Script, fake_digest
 from orchestrator.build.options import BuildOptions, OutputMode
+from orchestrator.build.runner import Attempts, RetryPolicy
+from orchestrator.execution.cancel import CancelToken
+from orchestrator.execution.events import Event
 from orchestrator.execution.status import Phase
-from orchestrator.hierarchy.naming import pin_tag
 from orchestrator.hierarchy.project import Project, load_project
-from tests.helpers import execute_plan, write_tree
+from tests.helpers import execute_plan, simple, ticks, write_tree
 
 SPEC = """\
 version: 1
@@ -61,6 +64,7 @@ def run(
         mode=OutputMode(push=push),
         jobs=jobs,
         fail_fast=fail_fast,
+        retries=2,
         retry_base_s=0.001,
         per_target=True,
     )
@@ -93,10 +97,11 @@ def test_success_in_build_order_with_test_stage(project: Project) -> None:
 
 def test_children_are_pinned_to_the_digest_just_built(project: Project) -> None:
     backend = FakeBackend()
-    run(project, backend)
+    done = execute_plan(project, backend, BuildOptions(jobs=1, retries=2, per_target=True))
     app = next(r for r in backend.requests if r.target == "app")
     digest = fake_digest("py/build")
-    pin = pin_tag(project.spec.targets["py"], digest)
+    pin = done.pin("py", digest)
+    assert pin == f"r.example/acme/py:stackbake-{digest[7:]}-{done.state.run_id}"
     assert app.contexts == {"r.example/acme/py:1": f"docker-image://{pin}"}
     # The pin is made before the child's build (by the child's builder), once, and
     # removed after the run.
@@ -196,3 +201,113 @@ def test_pull_with_local_parents_fetches_external_bases_itself(tmp_path: Path) -
     assert requests["base"].pull is True  # no parents: BuildKit's own --pull
     assert requests["node"].pull is False
     assert [c for c in backend.calls if c[0] == "pull"] == [("pull", "tools.example/t:2 ", 1)]
+
+
+class Ticking:
+    """A monotonic clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = -step, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_transient_errors_are_retried_while_the_time_budget_lasts() -> None:
+    def attempts(policy: RetryPolicy) -> list[tuple[object, ...]]:
+        events: list[Event] = []
+        tries = Attempts("base", events.append, CancelToken(), policy, ticks())
+        result = tries.run(Phase.PUSH, lambda: BuildResult(False, reason="503", transient=True))
+        assert (result.ok, result.transient, tries.count) == (False, True, len(events) // 2 + 1)
+        return [simple(e)[:4] for e in events]
+
+    # Each attempt takes 20 s of the 60 s budget: three attempts, the last at 40 s.
+    budget = RetryPolicy(timeout_s=60, base_s=0.001, now=Ticking(20))
+    assert attempts(budget) == [
+        ("started", "base", "push", 1),
+        ("retrying", "base", "push", 1),
+        ("started", "base", "push", 2),
+        ("retrying", "base", "push", 2),
+        ("started", "base", "push", 3),
+    ]
+    # --retries caps the count within the budget.
+    capped = RetryPolicy(retries=1, timeout_s=60, base_s=0.001, now=Ticking(1))
+    assert [e for e in attempts(capped) if e[0] == "started"] == [
+        ("started", "base", "push", 1),
+        ("started", "base", "push", 2),
+    ]
+
+
+def test_a_wait_between_attempts_never_outlasts_the_budget() -> None:
+    policy = RetryPolicy(timeout_s=5, base_s=4, cap_s=10, now=Ticking(0))
+    assert all(2 <= policy.delay(3) <= 10 for _ in range(50))
+    policy = RetryPolicy(timeout_s=5, base_s=4, cap_s=10, now=Ticking(3))
+    assert policy.next_delay(3, since=-3.0) == pytest.approx(2.0)  # 5 s budget, 3 s gone
+    assert policy.next_delay(1, since=-10.0) is None
+
+
+def test_a_child_on_stale_layers_is_built_again_without_its_cache(project: Project) -> None:
+    """app's first build sits on layers py does not have (a content-based cache hit on
+    an older py): found by its lineage, built again without its steps' cache."""
+    backend = FakeBackend(stale={"app"})
+    events = run(project, backend)
+    py = fake_digest("py/build")
+    app = [e for e in events if e[1] == "app"]
+    assert app == [
+        never("app"),
+        ("started", "app", "build", 1),
+        (
+            "log",
+            "app",
+            f"lineage: on linux/amd64 the layers of app do not begin with those of py ({py}): "
+            "building it again, without its steps' cache",
+        ),
+        ("started", "app", "build", 2),
+        ("finished", "app", "built", None, "", (), 2),
+    ]
+    sent = [r for r in backend.requests if r.target == "app" and r.phase is Phase.BUILD]
+    assert [r.no_cache for r in sent] == [False, True]
+    assert (
+        backend.stacks[fake_digest("app/build")]["linux/amd64"][:-1]
+        == (backend.stacks[py]["linux/amd64"])
+    )
+
+
+def test_a_child_whose_lineage_cannot_be_mended_fails_and_is_not_released(
+    project: Project,
+) -> None:
+    class Broken(FakeBackend):
+        def layers(self, digest: str, *, registry_ref: str | None = None) -> Layers:
+            found = super().layers(digest, registry_ref=registry_ref)
+            if digest == fake_digest("app/build"):
+                return dict.fromkeys(found, ("elsewhere",))
+            return found
+
+    backend = Broken()
+    backend.images["r.example/acme/app:1"] = "sha256:before"
+    events = run(project, backend)
+    py = fake_digest("py/build")
+    reason = f"lineage: on linux/amd64 the layers of app do not begin with those of py ({py})"
+    assert [e for e in events if e[1] == "app"][-2:] == [
+        ("started", "app", "build", 2),
+        ("finished", "app", "failed", "build", reason, (), 2),
+    ]
+    assert backend.images["r.example/acme/app:1"] == "sha256:before", "released anyway"
+
+
+def test_a_target_whose_parent_builds_builds_too(project: Project) -> None:
+    """py is forced (same key, new image): app, up to date on py's old image, builds on
+    the new one; node, on base (untouched), stays up to date."""
+    backend = FakeBackend()
+    run(project, backend)
+    backend.requests.clear()
+    options = BuildOptions(jobs=1, retries=2, retry_base_s=0.001, per_target=True, force=("py",))
+    events = execute_plan(project, backend, options).events
+    assert {e[1]: e[2] for e in events if e[0] == "finished"} == {
+        "base": "up-to-date",
+        "py": "built",
+        "app": "built",
+        "node": "up-to-date",
+    }
+    assert ("log", "app", "building: parent py builds: built again on its new image") in events

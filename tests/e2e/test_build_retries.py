@@ -4,13 +4,9 @@ plain HTTP) that resets the connections it is told to, then forwards again."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.faults import ResettingProxy
 from tests.e2e.hierarchy import (
     Streaming,
     build,
@@ -30,78 +27,6 @@ from tests.e2e.hierarchy import (
 from tests.e2e.oci import fetch_manifest
 
 pytestmark = pytest.mark.engine
-
-
-class ResettingProxy:
-    """Forwards 127.0.0.1:<port> to the registry; resets the next `fail_next` connections."""
-
-    def __init__(self, upstream: str) -> None:
-        host, _, port = upstream.rpartition(":")
-        self.upstream = (host, int(port))
-        self.lock = threading.Lock()
-        self.to_reset = 0
-        self.resets = 0
-        self.forwarded = 0
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def fail_next(self, n: int) -> None:
-        with self.lock:
-            self.to_reset = n
-
-    def close(self) -> None:
-        self.closed = True
-        self.server.close()
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with self.lock:
-                reset = self.to_reset > 0
-                if reset:
-                    self.to_reset -= 1
-                    self.resets += 1
-                else:
-                    self.forwarded += 1
-            if reset:  # RST, not FIN: "connection reset by peer"
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-            else:
-                threading.Thread(target=self._forward, args=(conn,), daemon=True).start()
-
-    def _forward(self, conn: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(self.upstream, timeout=30)
-        except OSError:
-            conn.close()
-            return
-        upstream.settimeout(None)
-
-        def pump(src: socket.socket, dst: socket.socket) -> None:
-            try:
-                while data := src.recv(65536):
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-
-        back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
-        back.start()
-        pump(conn, upstream)
-        back.join(120)
-        conn.close()
-        upstream.close()
 
 
 @pytest.fixture

@@ -1,0 +1,43 @@
+"""Which failures are worth another attempt (the registry, the network, the engine going
+away; never the Dockerfile), and one line that says why a build failed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# Failures worth another attempt: the registry or the network, never the Dockerfile.
+TRANSIENT = re.compile(
+    r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
+    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"
+    r"connection reset by peer|connection refused|broken pipe|i/o timeout|"
+    r"TLS handshake timeout|context deadline exceeded|unexpected EOF|"
+    r"net/http: request canceled|no route to host|server misbehaving|"
+    r"Cannot connect to the Docker daemon|code = Unavailable|transport is closing|"
+    r"error reading from server|connection closed before)",
+    re.IGNORECASE,
+)
+# The engine itself went away (restarted, stopped): worth waiting for, said plainly.
+ENGINE_GONE = re.compile(
+    r"(Cannot connect to the Docker daemon|code = Unavailable|transport is closing|"
+    r"error reading from server|connection closed before|docker\.sock: connect)",
+    re.IGNORECASE,
+)
+# A RUN that exits non-zero is the build's own failure, whatever it printed.
+PERMANENT = re.compile(
+    r"did not complete successfully: exit code|failed to compute cache key|"
+    r"dockerfile parse error|unknown instruction",
+    re.IGNORECASE,
+)
+
+
+def classify(tail: Sequence[str]) -> tuple[str, bool]:
+    """(one-line reason, transient?) from the end of a failed build's log."""
+    errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
+    reason = (errors[-1] if errors else (tail[-1] if tail else "build failed")).strip()
+    reason = re.sub(r"^#\d+ ", "", reason)
+    text = "\n".join(tail)
+    transient = bool(TRANSIENT.search(text)) and not PERMANENT.search(text)
+    if transient and ENGINE_GONE.search(text):
+        reason = f"the Docker engine went away ({reason})"
+    return reason[:300], transient
