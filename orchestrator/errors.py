@@ -7,6 +7,7 @@ message and an exit code. Anything else escaping the program is an internal erro
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,16 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (escape sequences, carriage
+    returns, bells) from a spec or a build's output written as `\x1b`, never raw;
+    newlines and tabs kept."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def display_path(path: Path | str) -> str:
@@ -88,12 +99,15 @@ class ProblemCollector:
     """Collects problems of a phase; `raise_if_any` ends the phase with all of them."""
 
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self._problems: dict[Problem, None] = {}  # in the order found, each once
+
+    @property
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
 
     def add(self, problem: Problem) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
+        self._problems.setdefault(problem, None)
 
     def raise_if_any(self) -> None:
-        if self.problems:
+        if self._problems:
             raise SpecError(self.problems)

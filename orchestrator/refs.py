@@ -14,13 +14,14 @@ from orchestrator.hints import did_you_mean
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # ASCII only, as the distribution grammar
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _DOMAIN_RE = re.compile(_DOMAIN)
 _REMAINDER = re.compile(
     rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
 DEFAULT_DOMAIN = "docker.io"
+MAX_NAME = 255  # distribution's limit on a repository name, registry included
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def parse_ref(text: str) -> ImageRef:
         raise BadReference("is empty")
     if text != text.strip():
         raise BadReference("has surrounding spaces")
+    if not text.isascii():
+        raise BadReference("has characters that are not ASCII; image references are ASCII only")
     domain: str | None = None
     rest = text
     first, sep, remainder = text.partition("/")
@@ -71,6 +74,11 @@ def parse_ref(text: str) -> ImageRef:
             "is not a valid image reference; write [registry/]name[:tag][@sha256:digest] with a "
             "lower-case name"
         )
+    if (
+        len(rest.split("@", 1)[0].rsplit(":", 1)[0]) + len(f"{domain}/" if domain else "")
+        > MAX_NAME
+    ):
+        raise BadReference(f"has a repository name over {MAX_NAME} characters; shorten it")
     domain = domain or DEFAULT_DOMAIN
     if domain == "index.docker.io":
         domain = DEFAULT_DOMAIN

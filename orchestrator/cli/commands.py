@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from orchestrator.cli.build_flags import build_options, with_signals
-from orchestrator.errors import EXIT_OK, UsageError, display_path
+from orchestrator.errors import EXIT_OK, UsageError, display_path, printable
 from orchestrator.hierarchy.project import Project, load_project
 from orchestrator.hierarchy.selection import expand_names, select
 from orchestrator.render.graphs import render_graph
@@ -60,7 +60,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         order = select(project.hierarchy, args.targets, with_dependents=with_dependents)
         changes = _changes(args, project, order)
         for name, reasons in changes.items():
-            print(f"changed since {args.changed_since}: {name}: {'; '.join(reasons)}")
+            print(printable(f"changed since {args.changed_since}: {name}: {'; '.join(reasons)}"))
         if not changes:
             print(f"nothing changed since {args.changed_since}")
             return EXIT_OK
@@ -135,21 +135,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
         locked = load_lock(lock_path(h.spec.path)).digests()
         fresh = assess(h, order, BuildxBackend(), state, forced={}, remote=args.push, locked=locked)
         for warning in fresh.warnings(h):
-            print(warning, file=sys.stderr)
-    print(render_plan(h, order, requested, args.format, fresh, changes=changes))
+            print(printable(warning), file=sys.stderr)
+    print(printable(render_plan(h, order, requested, args.format, fresh, changes=changes)))
     return EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     h = _project(args).hierarchy
-    print(
-        render_graph(h, select(h, args.targets, with_dependents=args.with_dependents), args.format)
-    )
+    names = select(h, args.targets, with_dependents=args.with_dependents)
+    print(printable(render_graph(h, names, args.format)))
     return EXIT_OK
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    print(render_listing(_project(args).spec, args.format))
+    print(printable(render_listing(_project(args).spec, args.format)))
     return EXIT_OK
 
 

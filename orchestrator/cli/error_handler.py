@@ -14,6 +14,7 @@ from orchestrator.errors import (
     EXIT_INTERRUPTED,
     StackbakeError,
     display_path,
+    printable,
 )
 
 
@@ -28,7 +29,7 @@ def run_guarded(body: Callable[[], int]) -> int:
     try:
         return body()
     except StackbakeError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(printable(exc.render()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -22,14 +23,24 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)
+        self._argv: list[str] = []
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             bad = message.split(":", 1)[1].split()
             known = [s for a in self._actions for s in a.option_strings]
+            # The options of the command given, not of every command.
             for sub in self._subparsers._group_actions if self._subparsers else []:
-                for parser in getattr(sub, "choices", {}).values():
-                    known += [s for a in parser._actions for s in a.option_strings]
+                choices = getattr(sub, "choices", {})
+                command = next((a for a in self._argv if a in choices), None)
+                if command is not None:
+                    known += [s for a in choices[command]._actions for s in a.option_strings]
             hints = [did_you_mean(b.split("=")[0], known) for b in bad]
             message += "".join(h for h in hints if h)
         self.exit(EXIT_USAGE, f"error: {message}\nrun '{self.prog} --help' for usage\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 import dockerfile
 
 from orchestrator.hints import did_you_mean
+from orchestrator.spec.textfile import read_text
 
 INSTRUCTIONS = tuple(c.upper() for c in dockerfile.all_cmds())
 _VAR = re.compile(
@@ -28,9 +29,10 @@ _VAR = re.compile(
 
 
 class DockerfileError(Exception):
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, line: int | None, message: str, col: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.col = col if col is not None else (1 if line else None)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,13 @@ def platform_args(target: str, build: str) -> dict[str, str]:
 
 @lru_cache(maxsize=4096)
 def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Command, ...]:
+    text, unreadable = read_text(path)
+    if unreadable is not None or text is None:
+        if unreadable is None:
+            raise DockerfileError(None, "cannot read it")
+        raise DockerfileError(unreadable.line, unreadable.message, unreadable.col)
     try:
-        commands = tuple(dockerfile.parse_file(str(path)))
+        commands = tuple(dockerfile.parse_string(text))
     except dockerfile.GoParseError as exc:
         raise DockerfileError(None, f"cannot parse: {exc}") from None
     except dockerfile.GoIOError as exc:
@@ -158,6 +165,8 @@ class _Walk:
         self.from_image: dict[int, ImageUse] = {}
 
     def stage(self, words: list[str], line: int) -> None:
+        if not words:
+            raise DockerfileError(line, "FROM names no image; write FROM IMAGE [AS NAME]")
         name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
         index = len(self.stages)
         self.stages.append(Stage(index, expand(name, self.scope).lower() if name else None, line))
@@ -181,6 +190,12 @@ class _Walk:
             if instruction == "FROM":
                 self.from_stage[current] = by_name[value.lower()]
         elif value.lower() != "scratch":
+            if not text:
+                raise DockerfileError(
+                    line,
+                    f"{instruction}= names nothing; write {instruction}=STAGE or "
+                    f"{instruction}=IMAGE",
+                )
             if not value:
                 raise DockerfileError(
                     line,

@@ -18,7 +18,13 @@ import networkx as nx
 from orchestrator.errors import Problem, ProblemCollector, display_path
 from orchestrator.hierarchy.dockerfiles import Analysis, DockerfileError, analyze, parse
 from orchestrator.hints import did_you_mean
-from orchestrator.refs import BadReference, host_platform, parse_ref, platform_problem
+from orchestrator.refs import (
+    BadReference,
+    host_platform,
+    normalize_platform,
+    parse_ref,
+    platform_problem,
+)
 from orchestrator.spec.model import Spec, Target
 
 
@@ -139,7 +145,7 @@ class _Builder:
                 Problem(
                     target.dockerfile,
                     exc.line,
-                    1 if exc.line else None,
+                    exc.col,
                     "",
                     f"{exc} (target {target.name!r})",
                 )
@@ -224,7 +230,9 @@ class _Builder:
             if any(platform_problem(x) for x in (*p.platforms, *c.platforms)):
                 continue  # reported as invalid platforms already
             have = p.platforms or (host_platform(),)
-            missing = [x for x in (c.platforms or (host_platform(),)) if x not in have]
+            normal = {normalize_platform(x) for x in have}  # linux/arm64 is linux/arm64/v8
+            wanted = c.platforms or (host_platform(),)
+            missing = [x for x in wanted if normalize_platform(x) not in normal]
             if missing:
                 self.out.add(
                     c.at("platforms").problem(

@@ -14,6 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.errors import printable
 from orchestrator.execution.events import Event, LogLine, Retrying, Started, Stopping
 from orchestrator.execution.status import Kind, Phase
 from orchestrator.report.record import RunRecord
@@ -73,7 +74,7 @@ class PlainDisplay:
         line = describe(event)
         if line is not None:
             with self.lock:
-                self.stream.write(line + "\n")
+                self.stream.write(printable(line) + "\n")
                 self.stream.flush()
 
 
@@ -110,7 +111,7 @@ class LiveDisplay:
     def handle(self, event: Event) -> None:
         # The run record is updated by the caller; this only adds notable lines.
         if isinstance(event, Retrying | Stopping):
-            self.live.console.print(Text(describe(event) or "", style="yellow"))
+            self.live.console.print(Text(printable(describe(event) or ""), style="yellow"))
 
     def render(self) -> RenderableType:
         with self.run.lock:
@@ -136,7 +137,9 @@ class LiveDisplay:
                     if r.status is None
                     else (r.status.describe() if not r.status.ok else short_digest(r.digest))
                 )
-                grid.add_row(r.name, Text(label, style=style), elapsed, Text(last, style="dim"))
+                grid.add_row(
+                    r.name, Text(label, style=style), elapsed, Text(printable(last), style="dim")
+                )
             total = len(self.run.targets)
             bar = ProgressBar(total=total or 1, completed=done, width=40)
             head = Text(f" {done}/{total} targets, {seconds(now - self.run.started)}")

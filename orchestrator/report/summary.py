@@ -7,7 +7,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.errors import display_path
+from orchestrator.errors import display_path, printable
 from orchestrator.execution.status import Kind
 from orchestrator.report.record import RunRecord, TargetRecord
 
@@ -65,10 +65,13 @@ def failures(run: RunRecord) -> list[RenderableType]:
     for r in run.by_kind(Kind.FAILED):
         assert r.status is not None
         out.append(
-            Text(f"\n{r.name} failed in {r.status.phase}: {r.status.reason}", style="bold red")
+            Text(
+                printable(f"\n{r.name} failed in {r.status.phase}: {r.status.reason}"),
+                style="bold red",
+            )
         )
         for line in r.log_tail[-TAIL_LINES:]:
-            out.append(Text(f"  | {line}"))
+            out.append(Text(printable(f"  | {line}")))
         if r.published:  # a push that failed half-way: these tags did move
             out.append(Text(f"  published before it failed: {', '.join(r.published)}"))
         out.append(Text(f"  full log: {display_path(r.log)}"))

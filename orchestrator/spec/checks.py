@@ -4,13 +4,16 @@ platforms, tags, and the files and folders targets point at."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from orchestrator.errors import ProblemCollector, display_path
 from orchestrator.hints import did_you_mean
 from orchestrator.refs import BadReference, parse_ref, platform_problem
 from orchestrator.spec.model import Spec, Target
+from orchestrator.spec.textfile import kind
 
 GLOB_CHARS = "*?["
 
@@ -25,6 +28,9 @@ def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool
         _check_platforms(target, out)
         _check_tags(target, out)
         _check_paths(spec, target, out, allow_outside_context=allow_outside_context)
+        _check_secret_files(target, out)
+        _check_caches(target, out)
+        _check_labels(target, out)
     _check_tag_owners(spec, out)
     _check_groups(spec, out)
 
@@ -69,6 +75,40 @@ def _check_tags(target: Target, out: ProblemCollector) -> None:
             )
 
 
+CACHE_TYPES = ("registry", "local", "inline", "gha", "s3", "azblob")
+LABEL_KEY = re.compile(r"[^\s=]+")
+
+
+def _check_caches(target: Target, out: ProblemCollector) -> None:
+    """Cache entries as buildx takes them (a string form is checked like an object)."""
+    for key in ("cache_from", "cache_to"):
+        for i, entry in enumerate(getattr(target, key)):
+            attrs = dict(entry.attrs)
+            if entry.type not in CACHE_TYPES:
+                hint = (
+                    did_you_mean(entry.type, CACHE_TYPES) or f" (one of {', '.join(CACHE_TYPES)})"
+                )
+                out.add(
+                    target.at(f"{key}[{i}]").problem(f"unknown cache type {entry.type!r}{hint}")
+                )
+            elif attrs.get("mode", "max") not in ("min", "max"):
+                out.add(
+                    target.at(f"{key}[{i}]").problem(
+                        f"cache mode {attrs['mode']!r}: write mode=min or mode=max"
+                    )
+                )
+
+
+def _check_labels(target: Target, out: ProblemCollector) -> None:
+    for name in target.labels:
+        if not LABEL_KEY.fullmatch(name):
+            out.add(
+                target.at(f"labels.{name}").problem(
+                    f"label key {name!r} holds '=' or spaces, which --label cannot pass; rename it"
+                )
+            )
+
+
 def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
     owners: dict[str, tuple[Target, int]] = {}
     for target in spec.targets.values():
@@ -95,22 +135,32 @@ def _check_paths(
     spec: Spec, target: Target, out: ProblemCollector, *, allow_outside_context: bool
 ) -> None:
     ctx = target.context
-    if not allow_outside_context and not ctx.is_relative_to(spec.folder):
+    inside = ctx.is_relative_to(spec.folder)
+    if not allow_outside_context and not (inside and _real(ctx).is_relative_to(_real(spec.folder))):
         shown = os.path.relpath(ctx, target.spec_file.parent)
+        through = "" if not inside else " (through a symbolic link)"
         out.add(
             target.at("context").problem(
-                f"context {shown} is outside the folder of {spec.path.name}; "
+                f"context {shown} is outside the folder of {spec.path.name}{through}; "
                 "move it inside or pass --allow-outside-context"
             )
         )
         return
     if not ctx.is_dir():
-        what = "is not a folder" if ctx.exists() else "does not exist"
+        what = f"is {kind(ctx) or 'a file'}, not a folder" if ctx.exists() else "does not exist"
         shown = os.path.relpath(ctx, target.spec_file.parent)
         out.add(
             target.at("context").problem(
                 f"context {shown} {what}; fix 'context' (relative to {target.spec_file.name}'s "
                 "folder)"
+            )
+        )
+        return
+    if target.dockerfile.exists() and not target.dockerfile.is_file():
+        out.add(
+            target.at("dockerfile").problem(
+                f"Dockerfile {display_path(target.dockerfile)} is {kind(target.dockerfile)}, "
+                "not a file; fix 'dockerfile' (relative to the context)"
             )
         )
         return
@@ -130,6 +180,10 @@ def _check_paths(
                 f"'dockerfile' (relative to the context){unset}"
             )
         )
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
 
 
 def group_members(spec: Spec, name: str, trail: tuple[str, ...] = ()) -> list[str]:
@@ -186,18 +240,26 @@ def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> N
     for name in names:
         target = spec.targets[name]
         for i, secret in enumerate(target.secrets):
-            where = target.at(f"secrets[{i}]")
             if secret.env and secret.env not in environ:
                 out.add(
-                    where.problem(
+                    target.at(f"secrets[{i}]").problem(
                         f"secret {secret.id!r}: environment variable {secret.env} is not set; "
                         "export it before building"
                     )
                 )
-            elif secret.src and not secret.src.is_file():
-                out.add(
-                    where.problem(
-                        f"secret {secret.id!r}: file {display_path(secret.src)} does not exist"
-                    )
-                )
+        _check_secret_files(target, out)
     out.raise_if_any()
+
+
+def _check_secret_files(target: Target, out: ProblemCollector) -> None:
+    """A secret's `src` is a file (checked by validate too: it does not depend on the
+    environment a build runs in)."""
+    for i, secret in enumerate(target.secrets):
+        if secret.src and not secret.src.is_file():
+            what = kind(secret.src)
+            said = f"is {what}, not a file" if what else "does not exist"
+            out.add(
+                target.at(f"secrets[{i}]").problem(
+                    f"secret {secret.id!r}: file {display_path(secret.src)} {said}"
+                )
+            )

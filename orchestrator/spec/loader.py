@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.errors import Problem, SpecError
 from orchestrator.spec.schema import schema_text
+from orchestrator.spec.textfile import kind
 from orchestrator.spec.validate import validate_document
 from orchestrator.spec.yamlpos import Document, load_yaml
 from orchestrator.state import StateDir
@@ -20,8 +22,9 @@ def find_spec(explicit: str | None, cwd: Path) -> Path:
     if explicit is not None:
         path = (cwd / explicit).absolute()
         if not path.is_file():
-            what = "is a folder" if path.is_dir() else "no such file"
-            raise SpecError([Problem(path, None, None, "", f"{what}; pass -f with a spec file")])
+            what = kind(path)
+            said = f"is {what}, not a file" if what else "no such file"
+            raise SpecError([Problem(path, None, None, "", f"{said}; pass -f with a spec file")])
         return path
     for name in DEFAULT_FILES:
         if (cwd / name).is_file():
@@ -99,16 +102,18 @@ def load_documents(root: Path, *, remember: bool = False) -> list[Document]:
         if file_problems or not isinstance(doc.data, dict):
             return
         for i, item in enumerate(doc.data.get("include", [])):
-            child = (path.parent / item).absolute()
+            # Normal form: a loop through `sub/../a.yaml` is the same file again.
+            child = Path(os.path.normpath((path.parent / str(item)).absolute()))
             if child in chain or child == path:
                 trail = " -> ".join(p.name for p in (*chain, path, child))
                 problems.append(doc.problem(("include", i), f"include loop: {trail}; remove one"))
             elif not child.is_file():
+                what = kind(child)
+                said = f"is {what}, not a file" if what else "does not exist"
                 problems.append(
                     doc.problem(
                         ("include", i),
-                        f"included file {item!r} does not exist; fix the path "
-                        "(relative to this file)",
+                        f"included file {item!r} {said}; fix the path (relative to this file)",
                     )
                 )
             elif child not in seen:

@@ -62,11 +62,29 @@ def parse_override(raw: str) -> Override:
     raise UsageError(f"--set {raw!r}: unknown key {key!r}{hint}")
 
 
+def check_value(override: Override) -> None:
+    """The value is checked as the same value written in the spec would be (the schema):
+    `--set app.network=bogus` or `--set app.platforms=` (none) is an error, not a quiet
+    default."""
+    from pathlib import Path
+
+    from orchestrator.spec.validate import validate_document
+    from orchestrator.spec.yamlpos import Document
+
+    value = {override.name: override.value} if override.name else override.value
+    data = {"version": 1, "targets": {"t": {override.key: value}}}
+    problems = validate_document(Document(Path("--set"), data))
+    if problems:
+        field = problems[0].path.removeprefix("targets.t.")
+        raise UsageError(f"--set {override.raw!r}: {field}: {problems[0].message}")
+
+
 def parse_overrides(raws: Iterable[str], targets: Iterable[str]) -> list[Override]:
     names = list(targets)
     out = []
     for raw in raws:
         override = parse_override(raw)
+        check_value(override)
         if not any(override.matches(n) for n in names):
             hint = did_you_mean(override.pattern, names)
             raise UsageError(f"--set {raw!r}: no target matches {override.pattern!r}{hint}")

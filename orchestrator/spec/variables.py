@@ -18,6 +18,9 @@ from pathlib import Path
 
 from orchestrator.hints import did_you_mean
 
+_NAMES = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)")  # every ${NAME that a text may use
+MAX_VALUE = 1_000_000  # characters a variable may expand to
+MAX_NESTING = 50  # placeholders inside placeholders' defaults, in one text
 _BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?:(?P<op>:-|:\?)(?P<arg>.*))?", re.S)
 GIT_BUILTINS = ("git.sha", "git.short_sha", "git.branch")
 BUILTINS = ("target", "date", *GIT_BUILTINS)
@@ -70,6 +73,7 @@ class Variables:
     environ: Mapping[str, str]
     git: GitFacts
     today: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+    _resolved: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     def known(self) -> list[str]:
         return [*BUILTINS, *self.block, *self.overrides]
@@ -88,18 +92,60 @@ class Variables:
         if name in self.environ:
             return self.environ[name]
         if name in self.block:
-            if name in stack:
-                trail = " -> ".join((*stack[stack.index(name) :], name))
-                raise InterpolationError(
-                    f"variables refer to each other in a loop: {trail}",
-                    name,
-                    frozenset(stack[stack.index(name) :]),
-                )
-            try:
-                return self.interpolate(self.block[name], target, (*stack, name))
-            except InterpolationError as exc:
-                raise InterpolationError(str(exc), exc.variable or name, exc.loop) from None
+            return self._block_value(name, target)
         return None
+
+    def _block_value(self, name: str, target: str | None) -> str:
+        """A `variables` entry, resolved once per target. Without recursion however long
+        a chain of variables built on each other: a depth-first walk on a path of our
+        own resolves what a value uses first; a name met again on the path is a loop."""
+        path, uses = [name], [iter(self._uses(name))]
+        while path:
+            used = next(uses[-1], None)
+            if used is None:  # all it uses is resolved
+                self._resolve(path.pop(), target)
+                uses.pop()
+            elif (used, target) in self._resolved:
+                continue
+            elif used in path:
+                loop = path[path.index(used) :]
+                raise InterpolationError(
+                    f"variables refer to each other in a loop: {' -> '.join((*loop, used))}",
+                    used,
+                    frozenset(loop),
+                )
+            else:
+                path.append(used)
+                uses.append(iter(self._uses(used)))
+        return self._resolved[name, target]
+
+    def _uses(self, name: str) -> list[str]:
+        """The entries of the block that the value of `name` may use."""
+        return [n for n in dict.fromkeys(_NAMES.findall(self.block[name])) if self._from_block(n)]
+
+    def _resolve(self, name: str, target: str | None) -> None:
+        if (name, target) in self._resolved:
+            return
+        try:  # what it uses is resolved: no deeper than its own braces
+            value = self.interpolate(self.block[name], target, (name,))
+        except InterpolationError as exc:
+            raise InterpolationError(str(exc), exc.variable or name, exc.loop) from None
+        if len(value) > MAX_VALUE:
+            raise InterpolationError(
+                f"${{{name}}} expands to more than {MAX_VALUE // 1_000_000} MB of text "
+                "(variables that repeat each other?); simplify it",
+                name,
+            )
+        self._resolved[name, target] = value
+
+    def _from_block(self, name: str) -> bool:
+        """Whether ${name} takes its value from the `variables` block."""
+        return (
+            name in self.block
+            and name not in self.overrides
+            and name not in self.environ
+            and name not in BUILTINS
+        )
 
     def interpolate(self, text: str, target: str | None, stack: tuple[str, ...] = ()) -> str:
         if "$" not in text:
@@ -138,7 +184,12 @@ class Variables:
                 "or ${NAME:?message}"
             )
         name, op, arg = match["name"], match["op"], match["arg"] or ""
+        if len(stack) > MAX_NESTING:
+            raise InterpolationError(
+                f"placeholders nest more than {MAX_NESTING} deep in their defaults; simplify it"
+            )
         value = self.value(name, target, stack)
+        stack = (*stack, name)  # a default's placeholders are one level deeper
         if op == ":-":
             return value if value else self.interpolate(arg, target, stack)
         if op == ":?":

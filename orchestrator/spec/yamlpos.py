@@ -8,6 +8,7 @@ which hides typos in large specs.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import Problem, SpecError
+from orchestrator.spec.textfile import read_text
 
 PathT = tuple[str | int, ...]
 
@@ -62,8 +64,23 @@ def dotted(path: PathT) -> str:
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_DEPTH = 200  # nesting of mappings and lists (libyaml's own limit is 1000)
+ALIAS_GROWTH = 10  # values reached again through aliases, per value written (plus ALIAS_FREE)
+ALIAS_FREE = 10_000
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# YAML 1.1 reads these plain words as booleans; only true/false mean that here.
+BOOL_WORDS = ("true", "false")
+
+
 def _pos(node: yaml.Node) -> Pos:
     return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Stop(Exception):
+    """Building stops: one problem says why (and no other can be trusted after it)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
 
 
 class _Builder:
@@ -71,22 +88,87 @@ class _Builder:
         self.doc = doc
         self.loader = loader
         self.problems: list[Problem] = []
+        self.built: set[int] = set()  # ids of the nodes built once already
+        self.again = 0  # values built again, reached through an alias
+        self.open: set[int] = set()  # nodes being built: one reached again is a loop
 
-    def build(self, node: yaml.Node, path: PathT) -> Any:
+    def _stop(self, node: yaml.Node, path: PathT, message: str) -> _Stop:
+        p = _pos(node)
+        return _Stop(Problem(self.doc.path, p.line, p.col, dotted(path), message))
+
+    def build(self, node: yaml.Node, path: PathT, at: yaml.Node | None = None) -> Any:
+        """The value of `node` at `path`; `at`: where it is referred to (a key)."""
+        where = at or node
+        if id(node) in self.open:
+            raise self._stop(
+                where,
+                path,
+                "this alias refers to a value that holds it: a loop; write the value out",
+            )
+        if len(path) > MAX_DEPTH:
+            raise self._stop(where, path, f"nested more than {MAX_DEPTH} levels deep")
+        if id(node) in self.built:
+            self.again += 1
+            if self.again > ALIAS_FREE + ALIAS_GROWTH * len(self.built):
+                raise self._stop(
+                    where,
+                    path,
+                    "YAML aliases here expand to far more values than the file holds (an "
+                    "alias bomb?); write the values out, or use fewer nested aliases",
+                )
+        else:
+            self.built.add(id(node))
         self.doc.values[path] = _pos(node)
-        if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node)
-                if not isinstance(key, str | int | float | bool) or key is None:
-                    self.problems.append(
-                        self.doc.problem(path, "mapping keys must be plain strings")
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if node.tag not in PLAIN_TAGS:
+            raise self._stop(node, path, f"YAML tag {node.tag} is not supported here; remove it")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.build(item, (*path, i), item) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
+        value = self.loader.construct_object(node)
+        if not node.style and isinstance(value, dt.date):  # also a datetime
+            self.problems.append(
+                self.doc.problem(
+                    path, f"{node.value} is read by YAML as a date; quote it ('{node.value}')"
+                )
+            )
+            return node.value
+        if not node.style and isinstance(value, bool | int | float):
+            text = node.value
+            plain = text.lower() in BOOL_WORDS if isinstance(value, bool) else text == str(value)
+            if not plain:
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+                self.problems.append(
+                    self.doc.problem(
+                        path,
+                        f"{text} is read by YAML as {shown}; quote it ('{text}') if you mean "
+                        f"the text{', or write true or false' if isinstance(value, bool) else ''}",
                     )
-                    continue
-                key = str(key) if not isinstance(key, str) else key
-                sub = (*path, key)
-                if key in out:
+                )
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
+        own = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        mine = {id(k) for k, _ in own}
+        merged = [(k, v) for k, v in node.value if id(k) not in mine]
+        out: dict[str, Any] = {}
+        # A mapping's own keys win over merged ones (YAML's merge key), the first merged
+        # value over later ones; only two own keys alike are a duplicate.
+        for key_node, value_node in (*own, *merged):
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            sub = (*path, key)
+            if key in out:
+                if id(key_node) in mine:
                     first = self.doc.keys[sub]
                     p = _pos(key_node)
                     self.problems.append(
@@ -99,23 +181,33 @@ class _Builder:
                             "remove one of them",
                         )
                     )
-                    continue
-                self.doc.keys[sub] = _pos(key_node)
-                out[key] = self.build(value_node, sub)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+                continue
+            self.doc.keys[sub] = _pos(key_node)
+            out[key] = self.build(value_node, sub, key_node)
+        return out
+
+    def _key(self, node: yaml.Node, path: PathT) -> str | None:
+        key = self.loader.construct_object(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(key, str):
+            return key
+        p = _pos(node)
+        if isinstance(node, yaml.ScalarNode) and key is not None:
+            text = node.value
+            message = (
+                f"the key {text} is read by YAML as {str(key).lower()}, not as text; quote it "
+                f"('{text}')"
+            )
+        else:
+            message = "mapping keys must be plain strings"
+        self.problems.append(Problem(self.doc.path, p.line, p.col, dotted(path), message))
+        return None
 
 
 def load_yaml(path: Path) -> Document:
     """Load one YAML file safely, with positions; raises SpecError on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem(path, None, None, "", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(path, None, None, "", f"cannot read: {exc}")]) from None
+    text, unreadable = read_text(path)
+    if unreadable is not None or text is None:
+        raise SpecError([unreadable or Problem(path, None, None, "", "cannot read it")])
     doc = Document(path=path, data=None)
     loader = _Loader(text)
     try:
@@ -124,6 +216,8 @@ def load_yaml(path: Path) -> Document:
             raise SpecError([Problem(path, 1, 1, "", "the file is empty; start with 'version: 1'")])
         builder = _Builder(doc, loader)
         doc.data = builder.build(node, ())
+    except _Stop as stop:
+        raise SpecError([stop.problem]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)

@@ -46,7 +46,7 @@ groups:
 """
 
 
-def test_defaults_includes_and_merges(tmp_path: Path) -> None:
+def test_defaults_includes_and_merges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(
         tmp_path,
         {
@@ -56,6 +56,9 @@ def test_defaults_includes_and_merges(tmp_path: Path) -> None:
             "teams/etl/Dockerfile": "FROM r.example/acme/base:1\n",
         },
     )
+    home = tmp_path / "home"
+    write_tree(home, {".netrc": "machine r.example\n"})
+    monkeypatch.setenv("HOME", str(home))  # ~ in a secret's src
     spec = load_project(None, cwd=tmp_path, environ={"HOME": "/home/u"}).spec
     base, etl = spec.targets["base"], spec.targets["etl"]
     assert base.labels == {"org.opencontainers.image.vendor": "Acme", "team": "core"}
@@ -71,7 +74,7 @@ def test_defaults_includes_and_merges(tmp_path: Path) -> None:
     assert base.cache_to[0].to_flag() == "type=local,dest=/tmp/cache/base,mode=max"
     assert base.secrets[1] == Secret(id="token", env="TOKEN")
     assert base.secrets[0].src is not None
-    assert base.secrets[0].src.name == ".netrc"
+    assert base.secrets[0].src == home / ".netrc"
     assert spec.groups["data"].members == ("etl",)
     assert spec.files == (tmp_path / "builds.yaml", tmp_path / "teams" / "data.yaml")
     where = etl.at("platforms[0]")
