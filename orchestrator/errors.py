@@ -18,14 +18,17 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls but newline and tab, and the marks that reorder text (bidi).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """`text` safe for a terminal: control characters (escape sequences, carriage
     returns, bells) from a spec or a build's output written as `\x1b`, never raw;
     newlines and tabs kept."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text
+    )
 
 
 def display_path(path: Path | str) -> str:

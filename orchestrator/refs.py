@@ -133,9 +133,15 @@ KNOWN_VARIANTS = {
 }
 
 
+# What containerd's platforms package takes for these architectures, as it does.
+ARCH_ALIASES = {"aarch64": "arm64", "x86_64": "amd64", "x86-64": "amd64", "i386": "386"}
+
+
 def platform_problem(text: str) -> str | None:
     """Why a platform string is invalid (with a did-you-mean), or None when it is fine."""
     parts = text.split("/")
+    if len(parts) >= 2:
+        parts[1] = ARCH_ALIASES.get(parts[1], parts[1])
     if len(parts) not in (2, 3):
         return f"{text!r} is not a platform; write os/arch[/variant], for example linux/amd64"
     os_, arch = parts[0], parts[1]
@@ -158,6 +164,8 @@ def normalize_platform(text: str) -> str:
     """containerd's normal form: `linux/arm64` and `linux/arm64/v8` are the same
     platform (official indexes write the variant, specs usually do not)."""
     parts = text.lower().split("/")
+    if len(parts) >= 2:
+        parts[1] = ARCH_ALIASES.get(parts[1], parts[1])
     if len(parts) == 2 and parts[1] in DEFAULT_VARIANTS:
         parts.append(DEFAULT_VARIANTS[parts[1]])
     return "/".join(parts)

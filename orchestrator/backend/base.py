@@ -43,6 +43,8 @@ class BuildRequest:
     links: Mapping[str, str] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # empty: the engine's image store
     load: bool = False
+    # Into the image store with file times clamped to SOURCE_DATE_EPOCH (see buildx.py).
+    reproducible: bool = False
     log_file: Path | None = None
 
 

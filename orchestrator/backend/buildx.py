@@ -14,6 +14,7 @@ run that builds one target.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -116,7 +117,12 @@ class BuildxBackend:
         env = dict(self.environ)
         redactor = Redactor.for_secrets(request.secrets, env)
         with tempfile.TemporaryDirectory(prefix="stackbake-") as tmp:
-            metadata = Path(tmp) / "metadata.json"
+            metadata, tar = Path(tmp) / "metadata.json", Path(tmp) / "image.oci.tar"
+            if request.reproducible:
+                # BuildKit 0.13's image exporter (Docker 26.1) refuses rewrite-timestamp
+                # together with unpacking into the store: an OCI tarball, then loaded.
+                output = f"type=oci,dest={tar},rewrite-timestamp=true"
+                request = dataclasses.replace(request, outputs=(output,), load=False)
             code, tail = run_streaming(
                 buildx_argv(request, metadata),
                 env,
@@ -130,6 +136,12 @@ class BuildxBackend:
             if code != 0:
                 reason, transient = classify(list(tail))
                 return BuildResult(False, reason=reason, transient=transient, log_tail=tuple(tail))
+            if request.reproducible:
+                loaded = self._each(
+                    [("docker load", ["docker", "load", "-i", str(tar)])], on_line, cancel
+                )
+                if not loaded.ok:
+                    return dataclasses.replace(loaded, log_tail=(*tail, *loaded.log_tail)[-TAIL:])
             digest = None
             if metadata.is_file():
                 digest = json.loads(metadata.read_text() or "{}").get("containerimage.digest")

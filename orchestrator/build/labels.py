@@ -6,6 +6,8 @@ would invalidate the layer cache of every RUN after its ARG.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,11 @@ class Provenance:
     created: str  # RFC 3339, UTC
     revision: str | None
     source: str | None
+
+    def at(self, epoch: int) -> Provenance:
+        """The same, created at SOURCE_DATE_EPOCH (a reproducible build)."""
+        created = dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+        return dataclasses.replace(self, created=created.replace("+00:00", "Z"))
 
     @classmethod
     def collect(cls, folder: Path, created: str) -> Provenance:

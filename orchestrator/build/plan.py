@@ -169,9 +169,11 @@ def session_members(
     """The targets that build together in one BuildKit session: all that build, when two
     or more do and they can share one. Not when asked to build one by one (--per-target,
     -j 1), with --pull (fetching bases is done per target when parents are pinned
-    locally), on more than one builder, or when a target sets `network`: bake before
-    buildx 0.17 drops a target's network from its file (and refuses it in --set), so
-    `network: none` would run with the network and `host` without it."""
+    locally), on more than one builder, when a target sets `network` (bake before
+    buildx 0.17 drops a target's network from its file, and refuses it in --set, so
+    `network: none` would run with the network and `host` without it), or when one is
+    reproducible (its image reaches the store through a tarball, complete only once its
+    build has ended)."""
     spec, mode = h.spec, options.mode
     if options.per_target or options.jobs < 2 or len(building) < 2:
         return ()
@@ -179,6 +181,8 @@ def session_members(
         return ()
     if any(spec.targets[n].network not in (None, "default") for n in building):
         return ()
+    if any(spec.targets[n].reproducible for n in building):
+        return ()  # each built to an OCI tarball and loaded (see backend/buildx.py)
     if len({spec.targets[n].builder or mode.builder for n in building}) > 1:
         return ()
     return tuple(nx.lexicographical_topological_sort(h.dag.subgraph(building)))

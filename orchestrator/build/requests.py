@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from orchestrator.backend.base import BuildRequest
 from orchestrator.build.labels import PREFIX, Provenance, automatic_labels
-from orchestrator.build.options import OutputMode
+from orchestrator.build.options import OutputMode, output_kind
 from orchestrator.execution.status import Phase
-from orchestrator.freshness.keys import KEY_LABEL
+from orchestrator.freshness.keys import KEY_LABEL, source_date_epoch
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.naming import image_names, key_tag, pin_tag, registry_pin
 from orchestrator.refs import context_key, parse_ref
@@ -123,7 +123,9 @@ class RequestFactory:
         whose digest nobody knows yet (no base.digest label)."""
         target = self.target(name)
         base_name, base_digest = self.base(name, digests)
-        labels = automatic_labels(name, target.tags, self.provenance, base_name, base_digest)
+        epoch = source_date_epoch(target)
+        provenance = self.provenance if epoch is None else self.provenance.at(epoch)
+        labels = automatic_labels(name, target.tags, provenance, base_name, base_digest)
         if any(self.hierarchy.edge_kind(p, name) == "from" for p in linked):
             # Built in the same session: no digest yet. Blank, not the one inherited
             # from the parent's own labels (its base's).
@@ -140,8 +142,9 @@ class RequestFactory:
             labels=labels,
             contexts=contexts,
             links=links,
-            outputs=self.mode.local_outputs(),
+            outputs=_clamped(self.mode.local_outputs(), epoch),
             load=self.mode.load,
+            reproducible=epoch is not None and _stored(self.mode.local_outputs()),
             cache_to=tuple(self._cache(target, c) for c in target.cache_to),
         )
 
@@ -162,6 +165,10 @@ class RequestFactory:
             cache_to=(),
         )
 
+    def _args(self, target: Target) -> dict[str, str]:
+        epoch = source_date_epoch(target)
+        return dict(target.args) | ({} if epoch is None else {"SOURCE_DATE_EPOCH": str(epoch)})
+
     def _request(
         self,
         target: Target,
@@ -175,6 +182,7 @@ class RequestFactory:
         outputs: tuple[str, ...],
         load: bool,
         cache_to: tuple[str, ...],
+        reproducible: bool = False,
     ) -> BuildRequest:
         return BuildRequest(
             target=target.name,
@@ -182,7 +190,7 @@ class RequestFactory:
             context=target.context,
             dockerfile=target.dockerfile,
             stage=stage,
-            args=dict(target.args),
+            args=self._args(target),
             labels=dict(labels),
             tags=tags,
             platforms=target.platforms,
@@ -199,4 +207,20 @@ class RequestFactory:
             outputs=outputs,
             load=load,
             log_file=self.state.log(target.name),
+            reproducible=reproducible,
         )
+
+
+def _stored(outputs: tuple[str, ...]) -> bool:
+    """Whether the build lands in the engine's image store (no output, or type=image)."""
+    return all(output_kind(o) in ("image", "docker") for o in outputs)
+
+
+def _clamped(outputs: tuple[str, ...], epoch: int | None) -> tuple[str, ...]:
+    """Outputs to files (oci, docker) with file times clamped to SOURCE_DATE_EPOCH; one
+    into the image store goes another way (BuildRequest.reproducible)."""
+    if epoch is None or _stored(outputs):
+        return outputs
+    return tuple(
+        f"{o},rewrite-timestamp=true" if output_kind(o) in ("oci", "docker") else o for o in outputs
+    )

@@ -10,9 +10,11 @@ stat cache remembers (size, mtime_ns, inode) -> digest in `.stackbake/`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,8 +111,38 @@ def context_files(context: Path, found: Path | None, cache: HashCache) -> dict[s
     return files
 
 
+@functools.lru_cache(maxsize=1024)
+def _last_commit(context: Path, dockerfile: Path) -> int:
+    """When the last commit that touched these paths was made (0 outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(context), "log", "-1", "--format=%ct", "--", ".", str(dockerfile)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return int(out) if out.isdigit() else 0
+
+
+def source_date_epoch(target: Target) -> int | None:
+    """The SOURCE_DATE_EPOCH of a reproducible target: its fixed epoch, else the time of
+    the last commit that touched its context or Dockerfile; None when not reproducible."""
+    if not target.reproducible:
+        return None
+    return (
+        target.epoch
+        if target.epoch is not None
+        else _last_commit(target.context, target.dockerfile)
+    )
+
+
 def target_fields(target: Target, cache: HashCache) -> dict[str, Any]:
-    return {
+    epoch = source_date_epoch(target)
+    reproducible = {} if epoch is None else {"source_date_epoch": epoch}  # keys stay as they were
+    return reproducible | {
         "dockerfile": cache.digest(target.dockerfile, target.dockerfile.stat()),
         "target": target.stage,
         "test": target.test,

@@ -21,6 +21,9 @@ import dockerfile
 from orchestrator.hints import did_you_mean
 from orchestrator.spec.textfile import read_text
 
+# Real Dockerfiles are kilobytes; BuildKit's parser holds all of one in memory, several
+# times over, and the Python wrapper of it more: a bound keeps `validate` small.
+MAX_DOCKERFILE = 8 * 1024 * 1024
 INSTRUCTIONS = tuple(c.upper() for c in dockerfile.all_cmds())
 _VAR = re.compile(
     r"\\(?P<esc>\$)|\$(?:(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|"
@@ -101,7 +104,7 @@ def platform_args(target: str, build: str) -> dict[str, str]:
 
 @lru_cache(maxsize=4096)
 def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Command, ...]:
-    text, unreadable = read_text(path)
+    text, unreadable = read_text(path, limit=MAX_DOCKERFILE)
     if unreadable is not None or text is None:
         if unreadable is None:
             raise DockerfileError(None, "cannot read it")
@@ -109,7 +112,7 @@ def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Comm
     try:
         commands = tuple(dockerfile.parse_string(text))
     except dockerfile.GoParseError as exc:
-        raise DockerfileError(None, f"cannot parse: {exc}") from None
+        raise DockerfileError(1, f"cannot parse: {exc}") from None
     except dockerfile.GoIOError as exc:
         raise DockerfileError(None, f"cannot read: {exc}") from None
     for cmd in commands:
@@ -117,7 +120,7 @@ def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Comm
             hint = did_you_mean(cmd.cmd, INSTRUCTIONS)
             raise DockerfileError(cmd.start_line, f"unknown instruction {cmd.cmd}{hint}")
     if not any(c.cmd == "FROM" for c in commands):
-        raise DockerfileError(None, "has no FROM instruction; a Dockerfile starts from an image")
+        raise DockerfileError(1, "has no FROM instruction; a Dockerfile starts from an image")
     for cmd in commands:
         if cmd.cmd == "FROM":
             break
@@ -182,6 +185,12 @@ class _Walk:
             )
         value = expand(text, self.scope) if instruction == "FROM" else text
         current = len(self.stages) - 1
+        own = self.stages[current].name if self.stages else None
+        if instruction != "FROM" and own and value.lower() == own:
+            raise DockerfileError(
+                line,
+                f"{instruction}={text} names the stage it is in; name an earlier stage or an image",
+            )
         by_name = {s.name: s.index for s in self.stages[:-1] if s.name}
         if value.isdigit() and instruction != "FROM" and int(value) < current:
             self.needs[current].add(int(value))
@@ -248,7 +257,7 @@ def analyze(
         elif cmd.cmd == "RUN":
             for flag in cmd.flags:
                 source = _mount_from(flag)
-                if source:
+                if source is not None:
                     walk.reference(source, cmd.start_line, "RUN --mount from")
     names = {s.name: s.index for s in walk.stages if s.name}
     roots = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.errors import printable
+
 if TYPE_CHECKING:
     from orchestrator.hierarchy.graph import Hierarchy, Origin
 
@@ -49,7 +51,10 @@ def externals_json(h: Hierarchy, name: str) -> list[dict[str, Any]]:
 
 
 def columns(rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces; the first row is the header."""
+    """Left-aligned columns separated by two spaces; the first row is the header. A
+    cell is one line, whatever its text holds (a newline in a description cannot make
+    a line of its own)."""
+    rows = [[printable(cell).replace("\n", "\\n") for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -37,7 +37,7 @@ def tree(h: Hierarchy, names: list[str]) -> str:
         kids.setdefault(primary(name), []).append(name)
     lines: list[str] = []
 
-    def walk(name: str, prefix: str, branch: str, inner: str) -> None:
+    def line(name: str, prefix: str, branch: str) -> None:
         others = [
             f"{p}{'' if h.edge_kind(p, name) == 'from' else ' ' + h.edge_kind(p, name)}"
             for p in h.parents(name)
@@ -45,16 +45,21 @@ def tree(h: Hierarchy, names: list[str]) -> str:
         ]
         also = f"  (also: {', '.join(others)})" if others else ""
         lines.append(f"{prefix}{branch}{_label(h, name)}{also}")
-        mine = kids.get(name, [])
-        for i, kid in enumerate(mine):
-            last = i == len(mine) - 1
-            walk(kid, prefix + inner, "└── " if last else "├── ", "    " if last else "│   ")
 
     for root in kids.get(None, []):
         bases = sorted({e.ref for e in h.externals.get(root, [])})
         if bases:
             lines.append(f"[{', '.join(bases)}]")
-        walk(root, "", "", "")
+        # Depth first, from a stack of our own: a chain of any length is no recursion.
+        todo: list[tuple[str, str, str, str]] = [(root, "", "", "")]
+        while todo:
+            name, prefix, branch, inner = todo.pop()
+            line(name, prefix, branch)
+            mine = kids.get(name, [])
+            for i in reversed(range(len(mine))):
+                last = i == len(mine) - 1
+                branch_i, inner_i = ("└── ", "    ") if last else ("├── ", "│   ")
+                todo.append((mine[i], prefix + inner, branch_i, inner_i))
     return "\n".join(lines)
 
 

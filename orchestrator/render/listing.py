@@ -11,6 +11,11 @@ from orchestrator.spec.model import Spec
 
 
 def listing_json(spec: Spec) -> dict[str, Any]:
+    members = {g: group_members(spec, g) for g in spec.groups}
+    of: dict[str, list[str]] = {t: [] for t in spec.targets}
+    for group, names in members.items():
+        for name in names:
+            of[name].append(group)
     return {
         "targets": [
             {
@@ -19,12 +24,12 @@ def listing_json(spec: Spec) -> dict[str, Any]:
                 "dockerfile": rel(t.dockerfile, t.context),
                 "target": t.stage,
                 "description": t.description,
-                "groups": [g for g in spec.groups if t.name in group_members(spec, g)],
+                "groups": of[t.name],
             }
             for t in spec.targets.values()
         ],
         "groups": [
-            {"name": g, "members": list(spec.groups[g].members), "targets": group_members(spec, g)}
+            {"name": g, "members": list(spec.groups[g].members), "targets": members[g]}
             for g in spec.groups
         ],
     }

@@ -196,6 +196,10 @@ class _Assembler:
             network=f.get("network"),
             no_cache=bool(f.get("no_cache", False)),
             pull=bool(f.get("pull", False)),
+            reproducible=bool(f.get("reproducible", False)),
+            epoch=f["reproducible"].get("epoch")
+            if isinstance(f.get("reproducible"), dict)
+            else None,
             builder=f.get("builder"),
             depends_on=tuple(f.get("depends_on", [])),
             where=where,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from orchestrator.errors import ProblemCollector, display_path
 from orchestrator.hints import did_you_mean
-from orchestrator.refs import BadReference, parse_ref, platform_problem
+from orchestrator.refs import BadReference, normalize_platform, parse_ref, platform_problem
 from orchestrator.spec.model import Spec, Target
 from orchestrator.spec.textfile import kind
 
@@ -50,10 +50,19 @@ def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None
 
 
 def _check_platforms(target: Target, out: ProblemCollector) -> None:
+    seen: dict[str, int] = {}
     for i, platform in enumerate(target.platforms):
         problem = platform_problem(platform)
         if problem:
             out.add(target.at(f"platforms[{i}]").problem(problem))
+            continue
+        same = seen.setdefault(normalize_platform(platform), i)
+        if same != i:
+            out.add(
+                target.at(f"platforms[{i}]").problem(
+                    f"{platform} is {target.platforms[same]} again (platforms[{same}]); remove one"
+                )
+            )
 
 
 def _check_tags(target: Target, out: ProblemCollector) -> None:
@@ -76,7 +85,7 @@ def _check_tags(target: Target, out: ProblemCollector) -> None:
 
 
 CACHE_TYPES = ("registry", "local", "inline", "gha", "s3", "azblob")
-LABEL_KEY = re.compile(r"[^\s=]+")
+LABEL_KEY = re.compile(r"[^\s=\x00-\x1f\x7f]+")
 
 
 def _check_caches(target: Target, out: ProblemCollector) -> None:
@@ -156,6 +165,16 @@ def _check_paths(
             )
         )
         return
+    outside = not _real(target.dockerfile).is_relative_to(_real(spec.folder))
+    if not allow_outside_context and outside:
+        shown = os.path.relpath(target.dockerfile, target.spec_file.parent)
+        out.add(
+            target.at("dockerfile").problem(
+                f"Dockerfile {shown} is outside the folder of {spec.path.name}; move it "
+                "inside or pass --allow-outside-context"
+            )
+        )
+        return
     if target.dockerfile.exists() and not target.dockerfile.is_file():
         out.add(
             target.at("dockerfile").problem(
@@ -186,12 +205,22 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def group_members(spec: Spec, name: str, trail: tuple[str, ...] = ()) -> list[str]:
-    """Target names a group selects, in spec order, expanding nested groups and globs."""
+def group_members(spec: Spec, name: str) -> list[str]:
+    """Target names a group selects, in spec order, expanding nested groups (however
+    deep: a stack of our own, no recursion) and globs; a group met again is skipped."""
     out: list[str] = []
-    for member in spec.groups[name].members:
-        if member in spec.groups and member not in trail:
-            out += group_members(spec, member, (*trail, name))
+    path, on_path = [name], {name}
+    members = [iter(spec.groups[name].members)]
+    while members:
+        member = next(members[-1], None)
+        if member is None:
+            members.pop()
+            on_path.discard(path.pop())
+        elif member in spec.groups:
+            if member not in on_path:
+                path.append(member)
+                on_path.add(member)
+                members.append(iter(spec.groups[member].members))
         elif member in spec.targets:
             out.append(member)
         elif is_glob(member):
@@ -200,12 +229,14 @@ def group_members(spec: Spec, name: str, trail: tuple[str, ...] = ()) -> list[st
 
 
 def _check_groups(spec: Spec, out: ProblemCollector) -> None:
+    looped = _groups_in_loops(spec)
     for group in spec.groups.values():
         for member, where in zip(group.members, group.member_where, strict=True):
             if member == group.name:
                 out.add(where.problem("a group cannot contain itself; remove it"))
             elif member in spec.groups:
-                if group.name in _reachable_groups(spec, member):
+                loop = looped.get(group.name)
+                if loop is not None and loop == looped.get(member):
                     out.add(
                         where.problem(
                             f"groups {group.name!r} and {member!r} contain each other; remove one"
@@ -222,16 +253,18 @@ def _check_groups(spec: Spec, out: ProblemCollector) -> None:
                 out.add(where.problem(f"unknown target or group {member!r}{hint}"))
 
 
-def _reachable_groups(spec: Spec, start: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        name = todo.pop()
-        for member in spec.groups[name].members:
-            if member in spec.groups and member not in seen:
-                seen.add(member)
-                todo.append(member)
-    return seen
+def _groups_in_loops(spec: Spec) -> dict[str, int]:
+    """Groups that contain each other (through any others), by loop: the strongly
+    connected parts of the group graph, found in linear time."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(spec.groups)
+    graph.add_edges_from(
+        (g.name, m) for g in spec.groups.values() for m in g.members if m in spec.groups
+    )
+    parts = [p for p in nx.strongly_connected_components(graph) if len(p) > 1]
+    return {name: i for i, part in enumerate(parts) for name in part}
 
 
 def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> None:
@@ -253,7 +286,24 @@ def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> N
 
 def _check_secret_files(target: Target, out: ProblemCollector) -> None:
     """A secret's `src` is a file (checked by validate too: it does not depend on the
-    environment a build runs in)."""
+    environment a build runs in); each id once; ssh entries name a socket or a key."""
+    first: dict[str, int] = {}
+    for i, secret in enumerate(target.secrets):
+        if first.setdefault(secret.id, i) != i:
+            out.add(
+                target.at(f"secrets[{i}]").problem(
+                    f"secret id {secret.id!r} is also secrets[{first[secret.id]}]; give each "
+                    "its own id"
+                )
+            )
+    for i, ssh in enumerate(target.ssh):
+        name, sep, value = ssh.partition("=")
+        if not name or (sep and not value):
+            out.add(
+                target.at(f"ssh[{i}]").problem(
+                    f"ssh {ssh!r}: write default, ID, or ID=PATH (an agent socket or a key)"
+                )
+            )
     for i, secret in enumerate(target.secrets):
         if secret.src and not secret.src.is_file():
             what = kind(secret.src)

@@ -74,6 +74,8 @@ class Target:
     network: str | None = None
     no_cache: bool = False
     pull: bool = False
+    reproducible: bool = False
+    epoch: int | None = None  # a fixed SOURCE_DATE_EPOCH (reproducible); None: from git
     builder: str | None = None
     depends_on: tuple[str, ...] = ()
     # Where each field (and list item: "tags[0]") was written; defaults included.

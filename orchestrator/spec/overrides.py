@@ -18,7 +18,7 @@ from orchestrator.hints import did_you_mean
 SCALARS = ("context", "dockerfile", "target", "test", "description", "network", "builder")
 LISTS = ("tags", "platforms", "ssh")
 ONE_ENTRY_LISTS = ("cache_from", "cache_to")
-BOOLS = ("no_cache", "pull")
+BOOLS = ("no_cache", "pull", "reproducible")
 MAPPINGS = ("args", "labels")
 KEYS = (*SCALARS, *LISTS, *ONE_ENTRY_LISTS, *BOOLS, *(f"{m}.NAME" for m in MAPPINGS))
 

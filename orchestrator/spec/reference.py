@@ -35,6 +35,8 @@ def _type(node: dict[str, Any]) -> str:
         return "mapping"
     if isinstance(kind, list):
         return " / ".join(kind)
+    if kind is None and "oneOf" in node:
+        return " or ".join(_type(choice) for choice in node["oneOf"])
     return str(kind or "any")
 
 

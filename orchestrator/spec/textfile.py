@@ -69,21 +69,22 @@ def text_problem(path: Path, data: bytes) -> Problem | None:
     return None
 
 
-def read_text(path: Path) -> tuple[str | None, Problem | None]:
-    """The text of `path`, or the problem that keeps it from being read."""
+def read_text(path: Path, *, limit: int = MAX_BYTES) -> tuple[str | None, Problem | None]:
+    """The text of `path` (at most `limit` bytes), or the problem that keeps it from
+    being read."""
     what = kind(path)
     if what is not None:
         return None, Problem(path, None, None, "", f"is {what}, not a file; give a file")
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         return None, Problem(path, None, None, "", "no such file")
     except OSError as exc:
         return None, Problem(path, None, None, "", f"cannot read it ({exc.strerror or exc})")
-    if len(data) > MAX_BYTES:
-        limit = MAX_BYTES // (1024 * 1024)
-        return None, Problem(path, None, None, "", f"larger than {limit} MB; not a text to read")
+    if len(data) > limit:
+        mb = limit // (1024 * 1024)
+        return None, Problem(path, 1, 1, "", f"larger than {mb} MB; not a file to write by hand")
     problem = text_problem(path, data)
     if problem is not None:
         return None, problem

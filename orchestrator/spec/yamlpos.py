@@ -132,7 +132,10 @@ class _Builder:
             self.open.discard(id(node))
 
     def _scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
-        value = self.loader.construct_object(node)
+        try:
+            value = self.loader.construct_object(node)
+        except ValueError:  # an integer of thousands of digits
+            raise self._stop(node, path, "a number too long to read; quote it") from None
         if not node.style and isinstance(value, dt.date):  # also a datetime
             self.problems.append(
                 self.doc.problem(
@@ -225,6 +228,21 @@ def load_yaml(path: Path) -> Document:
         if exc.context:
             what = f"{exc.context}, {what}"
         raise SpecError([Problem(path, line, col, "", f"invalid YAML: {what}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError(
+            [
+                Problem(
+                    path,
+                    line,
+                    col,
+                    "",
+                    f"invalid YAML: character U+{exc.character:04X} is not allowed; write it "
+                    "as an escape in a double-quoted string (\\x..)",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(path, None, None, "", f"invalid YAML: {exc}")]) from None
     finally:

@@ -135,7 +135,7 @@ def test_line_continuations_and_heredocs_parse_like_buildkit(tmp_path: Path) -> 
     ("text", "line", "message"),
     [
         ("RUN true\nFROM a\n", 1, "RUN before the first FROM; only ARG may come before it"),
-        ("ARG X=1\n", None, "has no FROM instruction; a Dockerfile starts from an image"),
+        ("ARG X=1\n", 1, "has no FROM instruction; a Dockerfile starts from an image"),
         ("FROM a\nCPY x y\n", 2, "unknown instruction CPY; did you mean 'COPY'?"),
     ],
 )

@@ -198,7 +198,7 @@ def test_a_dockerfile_that_is_a_pipe_a_device_or_a_folder(
     (tmp_path / "app/Dockerfile").unlink()
     (tmp_path / "app/Dockerfile").symlink_to("/dev/zero")
     result = run_cli(["validate"], tmp_path, capsys, monkeypatch)
-    assert "Dockerfile app/Dockerfile is a device, not a file" in result.err
+    assert "Dockerfile app/Dockerfile is outside the folder of builds.yaml" in result.err
     (tmp_path / "app/Dockerfile").unlink()
     (tmp_path / "app/Dockerfile").mkdir()
     result = run_cli(["validate"], tmp_path, capsys, monkeypatch)
@@ -456,3 +456,123 @@ def test_an_unknown_flag_is_matched_against_the_commands_own(
         result.err.splitlines()[0]
         == "error: unrecognized arguments: --forc; did you mean '--force'?"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "    platforms: [linux/arm64, linux/arm64/v8]",
+            "builds.yaml:5:30: targets.app.platforms[1]: linux/arm64/v8 is linux/arm64 again "
+            "(platforms[0]); remove one",
+        ),
+        (
+            "    secrets: [{id: a, env: A}, {id: a, env: B}]",
+            "builds.yaml:5:32: targets.app.secrets[1]: secret id 'a' is also secrets[0]; give "
+            "each its own id",
+        ),
+        (
+            '    ssh: ["key="]',
+            "builds.yaml:5:11: targets.app.ssh[0]: ssh 'key=': write default, ID, or ID=PATH "
+            "(an agent socket or a key)",
+        ),
+        (
+            "    dockerfile: ../../../etc/hostname",
+            "builds.yaml:5:17: targets.app.dockerfile: Dockerfile ../../etc/hostname is outside "
+            "the folder of builds.yaml; move it inside or pass --allow-outside-context",
+        ),
+        (
+            "    args: {N: " + "9" * 5000 + "}",
+            "builds.yaml:5:15: targets.app.args.N: a number too long to read; quote it",
+        ),
+    ],
+    ids=["same-platform", "same-secret", "ssh", "dockerfile-outside", "long-number"],
+)
+def test_more_values_that_were_accepted_but_are_invalid(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    message: str,
+) -> None:
+    text = spec(f"targets:\n  app:\n    context: app\n{line}\n")
+    refused(cli(tmp_path, {"builds.yaml": text, **APP}, capsys, monkeypatch), message)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        (
+            "FROM alpine AS a\nCOPY --from=a /x /y\n",
+            "app/Dockerfile:2:1: COPY --from=a names the stage it is in; name an earlier stage "
+            "or an image (target 'app')",
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cache,from= true\n",
+            "app/Dockerfile:2:1: RUN --mount from= names nothing; write RUN --mount from=STAGE "
+            "or RUN --mount from=IMAGE (target 'app')",
+        ),
+        (
+            "ARG X=1\n",
+            "app/Dockerfile:1:1: has no FROM instruction; a Dockerfile starts from an image "
+            "(target 'app')",
+        ),
+    ],
+    ids=["own-stage", "empty-mount-from", "no-from"],
+)
+def test_more_dockerfiles_buildkit_would_refuse(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    dockerfile: str,
+    message: str,
+) -> None:
+    files = {"builds.yaml": spec("targets:\n  app: {context: app}\n"), "app/Dockerfile": dockerfile}
+    refused(cli(tmp_path, files, capsys, monkeypatch), message)
+
+
+def test_a_control_character_in_yaml_is_placed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "builds.yaml").write_text("version: 1\nx-a: b\x1bc\n")
+    refused(
+        run_cli(["validate"], tmp_path, capsys, monkeypatch),
+        "builds.yaml:2:7: invalid YAML: character U+001B is not allowed; write it as an escape "
+        "in a double-quoted string (\\x..)",
+    )
+
+
+def test_a_newline_or_a_bidi_mark_cannot_forge_lines_of_ls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = spec(
+        "targets:\n  app:\n    context: app\n"
+        '    description: "x\\nbuilds.yaml:1:1: spoofed \\u202e"\n'
+    )
+    result = cli(tmp_path, {"builds.yaml": text, **APP}, capsys, monkeypatch, "ls")
+    assert result.code == 0
+    assert not any(line.startswith("builds.yaml:1:1") for line in result.out.splitlines())
+    assert "x\\nbuilds.yaml:1:1: spoofed \\u202e" in result.out
+
+
+def test_architecture_aliases_are_platforms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = spec("targets:\n  app: {context: app, platforms: [linux/x86_64, linux/aarch64]}\n")
+    assert cli(tmp_path, {"builds.yaml": text, **APP}, capsys, monkeypatch).code == 0
+
+
+def test_long_chains_and_nestings_are_no_recursion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = "".join(
+        f"  t{i}: {{context: app{', depends_on: [t' + str(i - 1) + ']' if i else ''}}}\n"
+        for i in range(1200)
+    )
+    groups = "".join(f"  g{i}: [g{i + 1}]\n" for i in range(2500)) + "  g2500: [t0]\n"
+    text = spec(f"targets:\n{chain}groups:\n{groups}")
+    files = {"builds.yaml": text, **APP}
+    assert cli(tmp_path, files, capsys, monkeypatch, "graph").code == 0
+    result = run_cli(["plan", "g0"], tmp_path, capsys, monkeypatch)
+    assert result.code == 0, result.err
+    assert run_cli(["ls"], tmp_path, capsys, monkeypatch).code == 0
