@@ -88,6 +88,8 @@ def buildx_argv(req: BuildRequest, metadata_file: Path, *, progress: str = "plai
         argv += ["--output", output]
     if req.load:
         argv.append("--load")
+    if req.reproducible:  # a provenance attestation holds the build's own times
+        argv.append("--provenance=false")
     argv += ["--metadata-file", str(metadata_file), str(req.context)]
     return argv
 

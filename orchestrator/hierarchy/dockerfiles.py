@@ -24,6 +24,7 @@ from orchestrator.spec.textfile import read_text
 # Real Dockerfiles are kilobytes; BuildKit's parser holds all of one in memory, several
 # times over, and the Python wrapper of it more: a bound keeps `validate` small.
 MAX_DOCKERFILE = 8 * 1024 * 1024
+MAX_CONTINUED = 5000  # lines of one instruction
 INSTRUCTIONS = tuple(c.upper() for c in dockerfile.all_cmds())
 _VAR = re.compile(
     r"\\(?P<esc>\$)|\$(?:(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|"
@@ -109,6 +110,7 @@ def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Comm
         if unreadable is None:
             raise DockerfileError(None, "cannot read it")
         raise DockerfileError(unreadable.line, unreadable.message, unreadable.col)
+    _check_continuations(text)
     try:
         commands = tuple(dockerfile.parse_string(text))
     except dockerfile.GoParseError as exc:
@@ -129,6 +131,24 @@ def _parse_cached(path: Path, mtime_ns: int, size: int) -> tuple[dockerfile.Comm
                 cmd.start_line, f"{cmd.cmd} before the first FROM; only ARG may come before it"
             )
     return commands
+
+
+def _check_continuations(text: str) -> None:
+    """BuildKit's parser joins a continued instruction line by line in quadratic time (200k
+    continuation lines: 53 s here): an instruction longer than any hand-written one is
+    refused before it is parsed."""
+    run, start = 0, 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.rstrip().endswith(("\\", "`")):
+            run, start = run + 1, start or number
+            if run > MAX_CONTINUED:
+                raise DockerfileError(
+                    start,
+                    f"an instruction continued over more than {MAX_CONTINUED} lines; split it "
+                    "(or generate a script and COPY it)",
+                )
+        else:
+            run, start = 0, 0
 
 
 def parse(path: Path) -> tuple[dockerfile.Command, ...]:

@@ -23,11 +23,12 @@ def is_glob(text: str) -> bool:
 
 
 def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool) -> None:
+    real: dict[Path, Path] = {}  # paths with their symbolic links resolved, for this check
     for target in spec.targets.values():
         _check_depends_on(spec, target, out)
         _check_platforms(target, out)
         _check_tags(target, out)
-        _check_paths(spec, target, out, allow_outside_context=allow_outside_context)
+        _check_paths(spec, target, out, real, allow_outside_context=allow_outside_context)
         _check_secret_files(target, out)
         _check_caches(target, out)
         _check_labels(target, out)
@@ -141,11 +142,17 @@ def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
 
 
 def _check_paths(
-    spec: Spec, target: Target, out: ProblemCollector, *, allow_outside_context: bool
+    spec: Spec,
+    target: Target,
+    out: ProblemCollector,
+    real: dict[Path, Path],
+    *,
+    allow_outside_context: bool,
 ) -> None:
     ctx = target.context
     inside = ctx.is_relative_to(spec.folder)
-    if not allow_outside_context and not (inside and _real(ctx).is_relative_to(_real(spec.folder))):
+    folder = _real(spec.folder, real)
+    if not allow_outside_context and not (inside and _real(ctx, real).is_relative_to(folder)):
         shown = os.path.relpath(ctx, target.spec_file.parent)
         through = "" if not inside else " (through a symbolic link)"
         out.add(
@@ -165,7 +172,7 @@ def _check_paths(
             )
         )
         return
-    outside = not _real(target.dockerfile).is_relative_to(_real(spec.folder))
+    outside = not _real(target.dockerfile, real).is_relative_to(folder)
     if not allow_outside_context and outside:
         shown = os.path.relpath(target.dockerfile, target.spec_file.parent)
         out.add(
@@ -201,8 +208,12 @@ def _check_paths(
         )
 
 
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
+def _real(path: Path, known: dict[Path, Path]) -> Path:
+    """The path with its symbolic links resolved, once per check (targets share
+    contexts and Dockerfiles)."""
+    if path not in known:
+        known[path] = Path(os.path.realpath(path))
+    return known[path]
 
 
 def group_members(spec: Spec, name: str) -> list[str]:
