@@ -58,6 +58,25 @@ def engine(registry: str) -> str:
     return version.strip()
 
 
+SECOND_ENGINE = "unix:///var/run/docker-b.sock"
+
+
+@pytest.fixture(scope="session")
+def second_engine(engine: str) -> str:
+    """DOCKER_HOST of a second, independent engine on this host (scripts/second-engine.sh
+    starts it): its own store and build cache; the registry is shared."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/second-engine.sh")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if done.returncode != 0:
+        _unavailable(f"the second engine does not start: {done.stderr.strip()[-300:]}")
+    return SECOND_ENGINE
+
+
 @pytest.fixture(scope="session")
 def seed_image(engine: str, registry: str) -> str:
     """The offline two-platform base image, checked to be in the registry."""

@@ -347,3 +347,27 @@ def test_a_target_with_a_network_mode_builds_the_run_alone(tmp_path: Path) -> No
         assert session_members(h, BuildOptions(jobs=4), list(h.dag)) == (), network
     h = load_project(None, cwd=tmp_path, environ={}, sets=["node.network=default"]).hierarchy
     assert session_members(h, BuildOptions(jobs=4), list(h.dag)) != ()
+
+
+def test_fail_fast_in_a_session_starts_nothing_after_the_failure(project: Project) -> None:
+    """node fails in the session: what was running (py, waiting for the session) still
+    finishes, built alone; nothing starts after the failure; what waited is cancelled."""
+    backend = FakeBackend()
+    backend.script("node", Phase.BUILD, Script("fail"))
+    options = BuildOptions(jobs=2, retries=2, retry_base_s=0.001, fail_fast=True)
+    events = execute_plan(project, backend, options).events
+    stop = next(i for i, e in enumerate(events) if e[0] == "stopping")
+    assert events[stop][1] == "fail-fast: node failed"
+    running = set(events[stop][2])  # type: ignore[arg-type]
+    started_after = {e[1] for e in events[stop:] if e[0] == "started" and e[2] == "build"}
+    assert started_after <= running, "a build started after the failure"
+    final = {e[1]: e[2:5] for e in events if e[0] == "finished"}
+    assert final["node"] == ("failed", "build", "node: exit code 1")
+    assert final["base"][0] == "built"
+    started_before = running | {e[1] for e in events[:stop] if e[0] == "started"}
+    for name in ("py", "app"):
+        if name in started_before:  # running (or done) when node failed: it finishes
+            assert final[name][0] == "built", name
+        else:
+            assert final[name] == ("cancelled", None, "fail-fast: node failed"), name
+    assert not [t for t in backend.images if ":stackbake-" in t]

@@ -333,9 +333,11 @@ def build(
 # --- the engine ------------------------------------------------------------------
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
+def docker(*args: str, timeout: float = 120, check: bool = True, host: str | None = None) -> str:
+    """`docker ARGS` on this host's engine, or on the one at `host` (DOCKER_HOST)."""
+    env = {**os.environ, "DOCKER_HOST": host} if host else None
     done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
     if check and done.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
@@ -357,24 +359,27 @@ def run_in(ref: str, script: str, *, platform: str | None = None) -> str:
     return docker(*args, ref, "sh", "-c", script, timeout=180)
 
 
-def local_images(prefix: str) -> list[str]:
-    out = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+def local_images(prefix: str, host: str | None = None) -> list[str]:
+    out = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", host=host)
     return [line for line in out.splitlines() if line.startswith(prefix + "/")]
 
 
-def remove_local_images(prefix: str) -> None:
-    names = local_images(prefix)
+def remove_local_images(prefix: str, host: str | None = None) -> None:
+    names = local_images(prefix, host)
     if names:
-        docker("image", "rm", "--force", *names, check=False)
+        docker("image", "rm", "--force", *names, check=False, host=host)
 
 
 @contextlib.contextmanager
-def images_removed_after(prefix: str) -> Iterator[str]:
+def images_removed_after(prefix: str, *hosts: str) -> Iterator[str]:
+    """The test's images (named under `prefix`) removed afterwards, from this host's
+    engine and from the engines at `hosts`."""
     try:
         yield prefix
     finally:
-        with contextlib.suppress(Exception):
-            remove_local_images(prefix)
+        for host in (None, *hosts):
+            with contextlib.suppress(Exception):
+                remove_local_images(prefix, host)
 
 
 def processes() -> list[tuple[int, str]]:

@@ -1,22 +1,20 @@
 """`build --push` with a registry cache: every tag lands in the registry, and a second
-(forced) build on an engine that has lost its images and its build cache imports the RUN
-layers from the registry cache instead of running them again."""
+(forced) build on another engine (its own store and build cache: a second CI runner)
+imports the RUN layers from the registry cache instead of running them again. Nothing
+of the first engine's global state is touched."""
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.hierarchy import (
     build,
-    docker,
     images_removed_after,
     local_images,
     new_prefix,
-    remove_local_images,
     statuses,
     write_mini,
 )
@@ -55,9 +53,9 @@ def ran(step: str, marker: str, name: str) -> bool | None:
 
 
 def test_push_then_rebuild_from_the_registry_cache(
-    tmp_path: Path, registry: str, seed_image: str
+    tmp_path: Path, registry: str, seed_image: str, second_engine: str
 ) -> None:
-    with images_removed_after(new_prefix(registry)) as prefix:
+    with images_removed_after(new_prefix(registry), second_engine) as prefix:
         mini = write_mini(
             tmp_path,
             prefix,
@@ -91,14 +89,12 @@ def test_push_then_rebuild_from_the_registry_cache(
             assert ran(run_step(first_logs[name], command), mini.marker, name), "not a cold build"
         layers = {n: platform_layers(mini.tag(n), "linux/amd64") for n in ("parent", "child")}
 
-        # The engine forgets: no image of this test, no build cache at all.
-        remove_local_images(prefix)
-        assert local_images(prefix) == []
-        docker("buildx", "prune", "--all", "--force", timeout=300)
-        time.sleep(1)  # the same `created` second would give the same digests
-
+        # Another engine: none of this test's images, none of its steps in its cache.
+        assert local_images(prefix, second_engine) == []
         # Forced: their keys are in the registry, so they would be up to date otherwise.
-        second = build(mini, "--push", "--force", "*", tag="second")
+        second = build(
+            mini, "--push", "--force", "*", tag="second", env={"DOCKER_HOST": second_engine}
+        )
         assert second.code == 0, second.explain()
         assert statuses(second) == {"parent": "built", "child": "built"}
         logs = {
@@ -108,15 +104,12 @@ def test_push_then_rebuild_from_the_registry_cache(
             assert f"importing cache manifest from {prefix}/cache/{name}" in logs[name], logs[name]
             step = run_step(logs[name], command)
             assert ran(step, mini.marker, name) is False, f"{name} ran again:\n{step}"
-        assert second.seconds < first.seconds, (
-            f"the cached build took {second.seconds:.1f} s, the cold one {first.seconds:.1f} s"
-        )
         # New images (the labels carry the run's date), on the very same layers.
         for name in ("parent", "child"):
             assert second.targets[name]["digest"] != first.targets[name]["digest"], name
             assert platform_layers(mini.tag(name), "linux/amd64") == layers[name], name
         print(
-            f"\ncold push build {first.seconds:.1f} s, after prune {second.seconds:.1f} s; "
+            f"\ncold push build {first.seconds:.1f} s, on the other engine {second.seconds:.1f} s; "
             f"durations {[first.targets[n]['duration_s'] for n in ('parent', 'child')]} -> "
             f"{[second.targets[n]['duration_s'] for n in ('parent', 'child')]}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,17 @@ import pytest
 
 from tests.e2e.hierarchy import (
     Hierarchy,
+    Streaming,
     build,
     docker,
     fixture_tree,
+    images_removed_after,
     local_images,
+    new_prefix,
     run_in,
+    statuses,
     write_files,
+    write_mini,
 )
 
 pytestmark = pytest.mark.engine
@@ -126,3 +132,86 @@ def test_secret_is_masked_in_the_reports_of_a_failure(tree: Hierarchy, tmp_path:
     }
     leaked = [where for where, text in texts.items() if secret in text]
     assert leaked == [], f"the secret is in: {', '.join(leaked)}"
+
+
+LEAKS = {
+    # env secret, printed by the build and by its test stage
+    "leak": (
+        "test: test\nsecrets: [{id: token, env: E2E_TOKEN}]",
+        """
+        ARG BASE_IMAGE
+        FROM ${BASE_IMAGE} AS main
+        RUN --mount=type=secret,id=token echo "@MARKER@ build $(cat /run/secrets/token)"
+        FROM main AS test
+        RUN --mount=type=secret,id=token echo "@MARKER@ test $(cat /run/secrets/token)"
+        FROM main
+        """,
+    ),
+    # file secret (src), printed by the build
+    "leakfile": (
+        "secrets: [{id: file, src: secret.txt}]",
+        """
+        ARG BASE_IMAGE
+        FROM ${BASE_IMAGE}
+        RUN --mount=type=secret,id=file echo "@MARKER@ file $(cat /run/secrets/file)"
+        """,
+    ),
+    # slow enough for the bake file to be read while the session runs
+    "slow": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ && sleep 3\n"),
+    # stops the session: what it did not finish is built again alone
+    "broken": ("", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN sleep 1 && exit 1\n"),
+}
+
+
+@pytest.mark.parametrize("mode", ["session", "per-target"])
+def test_secrets_are_masked_in_every_way_of_building(
+    tmp_path: Path, registry: str, seed_image: str, mode: str
+) -> None:
+    """env and src secrets, printed by builds and by a test stage, in a session (whose
+    failure sends the rest to be built alone) or one by one: never in stackbake's output,
+    logs, reports or bake file (read while it exists), nor in the images."""
+    env_secret = f"env-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    file_secret = f"file-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    with images_removed_after(new_prefix(registry)) as prefix:
+        mini = write_mini(tmp_path, prefix, seed_image, LEAKS)
+        (mini.folder / "secret.txt").write_text(file_secret + "\n")
+        args = ["--per-target"] if mode == "per-target" else []
+        running = Streaming(mini, *args, env={"E2E_TOKEN": env_secret})
+        bake_files: list[str] = []
+        try:
+            if mode == "session":  # the bake file, while the session runs
+                logs = mini.folder / ".stackbake/logs"
+                deadline = time.monotonic() + 120
+                while not bake_files and time.monotonic() < deadline:
+                    bake_files = [p.read_text() for p in logs.glob("_session-*.bake.json")]
+                    time.sleep(0.05)
+                assert bake_files, "no bake file was seen"
+            run = running.finish(timeout=420)
+        finally:
+            running.kill()
+        assert run.code == 1, run.explain()
+        assert statuses(run) == {
+            "leak": "built",
+            "leakfile": "built",
+            "slow": "built",
+            "broken": "failed",
+        }, run.explain()
+        state = mini.folder / ".stackbake"
+        texts = {"stdout": run.out, "stderr": run.err}
+        texts |= {f"bake file {i}": text for i, text in enumerate(bake_files)}
+        files = [*state.rglob("*"), run.report_path, run.junit_path]
+        texts |= {str(p): p.read_text(encoding="utf-8") for p in files if p.is_file()}
+        for secret in (env_secret, file_secret):
+            leaked = [where for where, text in texts.items() if secret in text]
+            assert leaked == [], f"a secret is in: {', '.join(leaked)}"
+        log = (state / "logs/leak.log").read_text()
+        assert f"{mini.marker} build ***" in log, log
+        assert f"{mini.marker} test ***" in log, log
+        assert f"{mini.marker} file ***" in (state / "logs/leakfile.log").read_text()
+        if mode == "session":
+            assert "id=token,env=E2E_TOKEN" in bake_files[0], "the bake file names it by reference"
+            assert "[slow] the session stopped before this target was built" in run.out
+        for image in local_images(prefix):
+            seen = docker("image", "inspect", image) + docker("history", "--no-trunc", image)
+            assert env_secret not in seen, image
+            assert file_secret not in seen, image

@@ -29,7 +29,8 @@ def test_engine_up_only_prints_versions_when_the_engine_runs(engine: str) -> Non
     assert done.returncode == 0, done.stderr
     assert f"engine {engine}" in done.stdout
     assert "buildx" in done.stdout
-    assert seconds < 5, f"engine-up.sh took {seconds:.1f} s with the engine already running"
+    assert len(done.stdout.splitlines()) == 3, f"it did more than print versions:\n{done.stdout}"
+    print(f"\nengine-up.sh with the engine running: {seconds:.1f} s")
 
 
 def test_seed_image_is_a_no_op_when_the_registry_has_it(seed_image: str) -> None:
@@ -38,4 +39,4 @@ def test_seed_image_is_a_no_op_when_the_registry_has_it(seed_image: str) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{seed_image}\n"
     assert fetch_manifest(seed_image) == before, "the seed image was pushed again"
-    assert seconds < 5, f"seed-image.sh took {seconds:.1f} s with the seed already there"
+    print(f"\nseed-image.sh with the seed there: {seconds:.1f} s")
