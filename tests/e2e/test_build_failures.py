@@ -65,6 +65,9 @@ def test_a_failure_blocks_its_descendants_only(
     # tools (level 1) fails; worker builds on it; everything else is independent of it.
     # In a session bake cancels the rest at the failure: they must still be built.
     tree.append("tools", "RUN echo about to fail && exit 3\n")
+    # solo is still running when tools fails (by seconds): bake cancels it, and it must
+    # be built alone.
+    tree.append("solo", "RUN sleep 4\n")
     step_summary = tmp_path / "step-summary.md"
     flags = ["--per-target"] if per_target else []
     run = build(tree, *flags, env={"GITHUB_STEP_SUMMARY": str(step_summary)})
