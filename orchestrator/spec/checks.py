@@ -1,19 +1,18 @@
 """Semantic checks of an assembled spec that need no Dockerfile: names, groups,
-platforms, tags, and the files and folders targets point at."""
+platforms, tags, caches, labels, secrets (the files and folders: spec/paths.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from orchestrator.errors import ProblemCollector, display_path
+from orchestrator.errors import ProblemCollector
 from orchestrator.hints import did_you_mean
 from orchestrator.refs import BadReference, normalize_platform, parse_ref, platform_problem
 from orchestrator.spec.model import Spec, Target
-from orchestrator.spec.textfile import kind
+from orchestrator.spec.paths import check_paths, check_secret_files
 
 GLOB_CHARS = "*?["
 
@@ -28,8 +27,8 @@ def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool
         _check_depends_on(spec, target, out)
         _check_platforms(target, out)
         _check_tags(target, out)
-        _check_paths(spec, target, out, real, allow_outside_context=allow_outside_context)
-        _check_secret_files(target, out)
+        check_paths(spec, target, out, real, allow_outside_context=allow_outside_context)
+        check_secret_files(target, out)
         _check_caches(target, out)
         _check_labels(target, out)
     _check_tag_owners(spec, out)
@@ -141,81 +140,6 @@ def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
                 owners.setdefault(key, (target, i))
 
 
-def _check_paths(
-    spec: Spec,
-    target: Target,
-    out: ProblemCollector,
-    real: dict[Path, Path],
-    *,
-    allow_outside_context: bool,
-) -> None:
-    ctx = target.context
-    inside = ctx.is_relative_to(spec.folder)
-    folder = _real(spec.folder, real)
-    if not allow_outside_context and not (inside and _real(ctx, real).is_relative_to(folder)):
-        shown = os.path.relpath(ctx, target.spec_file.parent)
-        through = "" if not inside else " (through a symbolic link)"
-        out.add(
-            target.at("context").problem(
-                f"context {shown} is outside the folder of {spec.path.name}{through}; "
-                "move it inside or pass --allow-outside-context"
-            )
-        )
-        return
-    if not ctx.is_dir():
-        what = f"is {kind(ctx) or 'a file'}, not a folder" if ctx.exists() else "does not exist"
-        shown = os.path.relpath(ctx, target.spec_file.parent)
-        out.add(
-            target.at("context").problem(
-                f"context {shown} {what}; fix 'context' (relative to {target.spec_file.name}'s "
-                "folder)"
-            )
-        )
-        return
-    outside = not _real(target.dockerfile, real).is_relative_to(folder)
-    if not allow_outside_context and outside:
-        shown = os.path.relpath(target.dockerfile, target.spec_file.parent)
-        out.add(
-            target.at("dockerfile").problem(
-                f"Dockerfile {shown} is outside the folder of {spec.path.name}; move it "
-                "inside or pass --allow-outside-context"
-            )
-        )
-        return
-    if target.dockerfile.exists() and not target.dockerfile.is_file():
-        out.add(
-            target.at("dockerfile").problem(
-                f"Dockerfile {display_path(target.dockerfile)} is {kind(target.dockerfile)}, "
-                "not a file; fix 'dockerfile' (relative to the context)"
-            )
-        )
-        return
-    if not target.dockerfile.is_file():
-        present = sorted(p.name for p in ctx.iterdir() if "dockerfile" in p.name.lower())
-        hint = did_you_mean(target.dockerfile.name, present) or (
-            f"; found: {', '.join(present)}" if present else ""
-        )
-        unset = (
-            ""
-            if "context" in target.where
-            else ("; 'context' is not set, so it is the folder of " + target.spec_file.name)
-        )
-        out.add(
-            target.at("dockerfile").problem(
-                f"Dockerfile {display_path(target.dockerfile)} does not exist{hint}; fix "
-                f"'dockerfile' (relative to the context){unset}"
-            )
-        )
-
-
-def _real(path: Path, known: dict[Path, Path]) -> Path:
-    """The path with its symbolic links resolved, once per check (targets share
-    contexts and Dockerfiles)."""
-    if path not in known:
-        known[path] = Path(os.path.realpath(path))
-    return known[path]
-
-
 def group_members(spec: Spec, name: str) -> list[str]:
     """Target names a group selects, in spec order, expanding nested groups (however
     deep: a stack of our own, no recursion) and globs; a group met again is skipped."""
@@ -291,36 +215,5 @@ def check_secrets(spec: Spec, names: list[str], environ: Mapping[str, str]) -> N
                         "export it before building"
                     )
                 )
-        _check_secret_files(target, out)
+        check_secret_files(target, out)
     out.raise_if_any()
-
-
-def _check_secret_files(target: Target, out: ProblemCollector) -> None:
-    """A secret's `src` is a file (checked by validate too: it does not depend on the
-    environment a build runs in); each id once; ssh entries name a socket or a key."""
-    first: dict[str, int] = {}
-    for i, secret in enumerate(target.secrets):
-        if first.setdefault(secret.id, i) != i:
-            out.add(
-                target.at(f"secrets[{i}]").problem(
-                    f"secret id {secret.id!r} is also secrets[{first[secret.id]}]; give each "
-                    "its own id"
-                )
-            )
-    for i, ssh in enumerate(target.ssh):
-        name, sep, value = ssh.partition("=")
-        if not name or (sep and not value):
-            out.add(
-                target.at(f"ssh[{i}]").problem(
-                    f"ssh {ssh!r}: write default, ID, or ID=PATH (an agent socket or a key)"
-                )
-            )
-    for i, secret in enumerate(target.secrets):
-        if secret.src and not secret.src.is_file():
-            what = kind(secret.src)
-            said = f"is {what}, not a file" if what else "does not exist"
-            out.add(
-                target.at(f"secrets[{i}]").problem(
-                    f"secret {secret.id!r}: file {display_path(secret.src)} {said}"
-                )
-            )

@@ -1,0 +1,42 @@
+"""Which failures are worth another attempt, and the one line that says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.backend.failures import classify
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason", "transient"),
+    [
+        (
+            ["#5 ERROR: failed to push r/x:1: 503 Service Unavailable"],
+            "ERROR: failed to push r/x:1: 503 Service Unavailable",
+            True,
+        ),
+        (
+            ['ERROR: failed to do request: Head "https://r/v2/": dial tcp: connection refused'],
+            'ERROR: failed to do request: Head "https://r/v2/": dial tcp: connection refused',
+            True,
+        ),
+        (
+            [
+                '#7 ERROR: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3',
+                'ERROR: failed to solve: process "/bin/sh -c curl x" did not complete '
+                "successfully: exit code: 3 (connection refused)",
+            ],
+            'ERROR: failed to solve: process "/bin/sh -c curl x" did not complete successfully: '
+            "exit code: 3 (connection refused)",
+            False,
+        ),
+        (
+            ["#1 429 Too Many Requests", "ERROR: toomanyrequests: rate limit"],
+            "ERROR: toomanyrequests: rate limit",
+            True,
+        ),
+        ([], "build failed", False),
+    ],
+)
+def test_classify(tail: list[str], reason: str, transient: bool) -> None:
+    assert classify(tail) == (reason, transient)
