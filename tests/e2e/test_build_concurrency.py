@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,6 @@ with StateDir(Path(sys.argv[1])).run_lock("stackbake build held-by-the-test", wa
     sys.stdin.readline()
 """
 SIMPLE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /marker\n"
-
-
-@pytest.fixture
-def gate() -> Iterator[Gate]:
-    opened = Gate()
-    yield opened
-    opened.close()
 
 
 def test_a_second_run_in_the_folder_waits_for_the_first_or_names_it(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ from tests.e2e.hierarchy import (
 )
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-def gate() -> Iterator[Gate]:
-    opened = Gate()
-    yield opened
-    opened.close()
 
 
 def engine_b(*args: str) -> None:

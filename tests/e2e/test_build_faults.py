@@ -41,13 +41,6 @@ def own_registry(tmp_path: Path) -> Iterator[PrivateRegistry]:
     registry.stop()
 
 
-@pytest.fixture
-def gate() -> Iterator[Gate]:
-    opened = Gate()
-    yield opened
-    opened.close()
-
-
 def gated_tree(tmp_path: Path, prefix: str, seed: str, gate: Gate, **extra: str) -> Hierarchy:
     """base -> app; app's RUN waits at the gate (the test decides when the build ends)."""
     app = f"ARG REG\nFROM ${{REG}}/base:1\nRUN echo @MARKER@ app && {gate.wait_command()}\n"
