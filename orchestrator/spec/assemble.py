@@ -18,8 +18,8 @@ _MERGED_MAPPINGS = ("args", "labels")
 
 
 def _where(doc: Document, path: PathT, *, key: bool = False) -> Where:
-    pos = doc.where(path, key=key)
-    return Where(doc.path, pos.line, pos.col, dotted(path))
+    pos = (doc.keys if key else doc.values).get(path) or doc.where(path, key=key)
+    return Where(doc.path, pos[0], pos[1], dotted(path))
 
 
 def _scalar(value: Any) -> str:
@@ -42,6 +42,7 @@ class _Assembler:
         self.sets = parse_overrides(sets, names)
         self.out = ProblemCollector()
         self.var_where: dict[str, Where] = {}
+        self.paths: dict[str, Path] = {}
         # Where the `defaults` values were written: the same for every target.
         self.default_where: dict[tuple[int, PathT], Where] = {}
         block: dict[str, str] = {}
@@ -160,18 +161,25 @@ class _Assembler:
             return {k: self.render(v, f"{key}.{k}", where, target) for k, v in value.items()}
         return value
 
+    def path(self, folder: str, written: str) -> Path:
+        """`written` relative to `folder`, normalised; one object per path, so that the
+        checks after this hash and compare each path once, not once per target."""
+        text = os.path.normpath(os.path.join(folder, written))
+        known = self.paths.get(text)
+        if known is None:
+            known = self.paths[text] = Path(text)
+        return known
+
     def target(self, doc: Document, name: str) -> Target:
         raw, where = self.merged_fields(doc, name)
         f = {k: self.render(v, k, where, name) for k, v in raw.items()}
-        folder = doc.path.parent
-        context = Path(os.path.normpath(folder / f.get("context", ".")))
-        dockerfile = Path(os.path.normpath(context / f.get("dockerfile", "Dockerfile")))
+        folder = str(doc.path.parent)
+        context = self.path(folder, f.get("context", "."))
+        dockerfile = self.path(str(context), f.get("dockerfile", "Dockerfile"))
         secrets = tuple(
             Secret(
                 id=s["id"],
-                src=Path(os.path.normpath(folder / os.path.expanduser(s["src"])))
-                if "src" in s
-                else None,
+                src=self.path(folder, os.path.expanduser(s["src"])) if "src" in s else None,
                 env=s.get("env"),
             )
             for s in f.get("secrets", [])

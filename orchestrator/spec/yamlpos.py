@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -21,8 +21,7 @@ from orchestrator.spec.textfile import read_text
 PathT = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Pos:
+class Pos(NamedTuple):
     line: int  # 1-based
     col: int  # 1-based
 
@@ -33,8 +32,9 @@ class Document:
 
     path: Path
     data: Any
-    values: dict[PathT, Pos] = field(default_factory=dict)
-    keys: dict[PathT, Pos] = field(default_factory=dict)
+    # (line, col) of each value and key, made as plain tuples (100,000s for a big spec)
+    values: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathT, tuple[int, int]] = field(default_factory=dict)
 
     def where(self, path: PathT, *, key: bool = False) -> Pos:
         """Position of a value (or of its key), falling back to the nearest ancestor."""
@@ -42,11 +42,11 @@ class Document:
         probe = tuple(path)
         while probe:
             if probe in table:
-                return table[probe]
+                return Pos._make(table[probe])
             if not key and probe in self.keys:
-                return self.keys[probe]
+                return Pos._make(self.keys[probe])
             probe = probe[:-1]
-        return self.values.get((), Pos(1, 1))
+        return Pos._make(self.values.get((), (1, 1)))
 
     def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
         pos = self.where(path, key=key)
@@ -68,12 +68,15 @@ MAX_DEPTH = 200  # nesting of mappings and lists (libyaml's own limit is 1000)
 ALIAS_GROWTH = 10  # values reached again through aliases, per value written (plus ALIAS_FREE)
 ALIAS_FREE = 10_000
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"  # its value is the node's text: no constructor needed
 # YAML 1.1 reads these plain words as booleans; only true/false mean that here.
 BOOL_WORDS = ("true", "false")
 
 
-def _pos(node: yaml.Node) -> Pos:
-    return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
 
 
 class _Stop(Exception):
@@ -93,8 +96,8 @@ class _Builder:
         self.open: set[int] = set()  # nodes being built: one reached again is a loop
 
     def _stop(self, node: yaml.Node, path: PathT, message: str) -> _Stop:
-        p = _pos(node)
-        return _Stop(Problem(self.doc.path, p.line, p.col, dotted(path), message))
+        line, col = _pos(node)
+        return _Stop(Problem(self.doc.path, line, col, dotted(path), message))
 
     def build(self, node: yaml.Node, path: PathT, at: yaml.Node | None = None) -> Any:
         """The value of `node` at `path`; `at`: where it is referred to (a key)."""
@@ -132,6 +135,8 @@ class _Builder:
             self.open.discard(id(node))
 
     def _scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
+        if node.tag == STR_TAG:
+            return node.value
         try:
             value = self.loader.construct_object(node)
         except ValueError:  # an integer of thousands of digits
@@ -158,10 +163,13 @@ class _Builder:
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
-        own = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
-        mine = {id(k) for k, _ in own}
-        merged = [(k, v) for k, v in node.value if id(k) not in mine]
+        own = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        mine: set[int] = set()
+        if len(own) < len(node.value):
+            self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+            mine = {id(k) for k, _ in own}
+            merged = [(k, v) for k, v in node.value if id(k) not in mine]
         out: dict[str, Any] = {}
         # A mapping's own keys win over merged ones (YAML's merge key), the first merged
         # value over later ones; only two own keys alike are a duplicate.
@@ -171,16 +179,15 @@ class _Builder:
                 continue
             sub = (*path, key)
             if key in out:
-                if id(key_node) in mine:
-                    first = self.doc.keys[sub]
-                    p = _pos(key_node)
+                if not merged or id(key_node) in mine:
+                    line, col = _pos(key_node)
                     self.problems.append(
                         Problem(
                             self.doc.path,
-                            p.line,
-                            p.col,
+                            line,
+                            col,
                             dotted(sub),
-                            f"duplicate key (first defined on line {first.line}); "
+                            f"duplicate key (first defined on line {self.doc.keys[sub][0]}); "
                             "remove one of them",
                         )
                     )
@@ -190,10 +197,15 @@ class _Builder:
         return out
 
     def _key(self, node: yaml.Node, path: PathT) -> str | None:
-        key = self.loader.construct_object(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(node, yaml.ScalarNode):
+            key = None
+        elif node.tag == STR_TAG:
+            return str(node.value)
+        else:
+            key = self.loader.construct_object(node)
         if isinstance(key, str):
             return key
-        p = _pos(node)
+        line, col = _pos(node)
         if isinstance(node, yaml.ScalarNode) and key is not None:
             text = node.value
             message = (
@@ -202,7 +214,7 @@ class _Builder:
             )
         else:
             message = "mapping keys must be plain strings"
-        self.problems.append(Problem(self.doc.path, p.line, p.col, dotted(path), message))
+        self.problems.append(Problem(self.doc.path, line, col, dotted(path), message))
         return None
 
 
