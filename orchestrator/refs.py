@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from orchestrator.hints import did_you_mean
 
@@ -52,6 +53,7 @@ class BadReference(ValueError):
     pass
 
 
+@lru_cache(maxsize=4096)  # a big spec names the same few bases 100,000 times
 def parse_ref(text: str) -> ImageRef:
     """Parse and normalise an image reference; raises BadReference with the reason."""
     if not text:

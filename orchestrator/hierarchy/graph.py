@@ -26,6 +26,7 @@ from orchestrator.refs import (
     platform_problem,
 )
 from orchestrator.spec.model import Spec, Target
+from orchestrator.spec.paths import PathFacts
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class _Builder:
         self.out = out
         self.h = Hierarchy(spec)
         self.by_tag: dict[str, str] = {}
+        self.paths = PathFacts()
+        self.known: dict[tuple[object, ...], tuple[Analysis, ...] | DockerfileError] = {}
         for target in spec.targets.values():
             self.h.dag.add_node(target.name)
             for tag in target.tags:
@@ -116,7 +119,29 @@ class _Builder:
         if origin not in origins:
             origins.append(origin)
 
-    def analyses(self, target: Target) -> Iterator[Analysis]:
+    def analyses(self, target: Target) -> tuple[Analysis, ...]:
+        """The Dockerfile read per platform, once for all targets that read it alike
+        (a big spec's targets share a few Dockerfiles)."""
+        key = (
+            target.dockerfile,
+            tuple(target.args.items()),
+            target.platforms,
+            target.stage,
+            target.test,
+        )
+        known = self.known.get(key)
+        if known is None:
+            try:
+                known = tuple(self._analyses(target))
+            except DockerfileError as exc:
+                known = exc
+            self.known[key] = known
+        if isinstance(known, DockerfileError):
+            raise known
+        return known
+
+    @staticmethod
+    def _analyses(target: Target) -> Iterator[Analysis]:
         commands = parse(target.dockerfile)
         for platform in target.platforms or (host_platform(),):
             yield analyze(
@@ -136,10 +161,10 @@ class _Builder:
                     target.name,
                     Origin("declared", where.file or target.spec_file, where.line, "depends_on"),
                 )
-        if not target.dockerfile.is_file() or not target.context.is_dir():
+        if not self.paths.is_file(target.dockerfile) or not self.paths.is_dir(target.context):
             return  # reported by the spec checks
         try:
-            analyses = list(self.analyses(target))
+            analyses = self.analyses(target)
         except DockerfileError as exc:
             self.out.add(
                 Problem(
@@ -203,6 +228,8 @@ class _Builder:
         return self.by_tag.get(parsed.without_digest().normalized())
 
     def cycles(self) -> None:
+        if nx.is_directed_acyclic_graph(self.h.dag):
+            return  # the usual case, found in one pass
         for component in nx.strongly_connected_components(self.h.dag):
             nodes = sorted(component)
             if len(nodes) == 1 and not self.h.dag.has_edge(nodes[0], nodes[0]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from orchestrator.hierarchy.graph import Hierarchy, Origin
 
 
+@lru_cache(maxsize=4096)  # views of a big spec show the same few paths 100,000 times
 def rel(path: Path, folder: Path) -> str:
     try:
         return path.relative_to(folder).as_posix() or "."

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 from orchestrator.errors import ProblemCollector
 from orchestrator.hints import did_you_mean
 from orchestrator.refs import BadReference, normalize_platform, parse_ref, platform_problem
 from orchestrator.spec.model import Spec, Target
-from orchestrator.spec.paths import check_paths, check_secret_files
+from orchestrator.spec.paths import PathFacts, check_paths, check_secret_files
 
 GLOB_CHARS = "*?["
 
@@ -22,12 +21,12 @@ def is_glob(text: str) -> bool:
 
 
 def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool) -> None:
-    real: dict[Path, Path] = {}  # paths with their symbolic links resolved, for this check
+    facts = PathFacts()
     for target in spec.targets.values():
         _check_depends_on(spec, target, out)
         _check_platforms(target, out)
         _check_tags(target, out)
-        check_paths(spec, target, out, real, allow_outside_context=allow_outside_context)
+        check_paths(spec, target, out, facts, allow_outside_context=allow_outside_context)
         check_secret_files(target, out)
         _check_caches(target, out)
         _check_labels(target, out)

@@ -4,6 +4,7 @@ spec's folder (symbolic links followed), of the kind they must be; secrets' file
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from orchestrator.errors import ProblemCollector, display_path
@@ -12,32 +13,79 @@ from orchestrator.spec.model import Spec, Target
 from orchestrator.spec.textfile import kind
 
 
+class PathFacts:
+    """What the file system says about each path, asked once per check: the targets of
+    a big spec share a few contexts and Dockerfiles (100,000 targets, one folder)."""
+
+    def __init__(self) -> None:
+        self._real: dict[Path, str] = {}
+        self._mode: dict[Path, int | None] = {}
+        self.good: set[tuple[Path, Path]] = set()  # (context, Dockerfile) pairs that passed
+
+    def inside(self, path: Path, folder: Path, *, real: bool = False) -> bool:
+        """`path` is `folder` or below it (after resolving symbolic links when `real`)."""
+        if real:
+            there, top = self._resolved(path), self._resolved(folder)
+        else:
+            there, top = str(path), str(folder)
+        return there == top or there.startswith(top.rstrip(os.sep) + os.sep)
+
+    def is_dir(self, path: Path) -> bool:
+        mode = self._stat(path)
+        return mode is not None and stat.S_ISDIR(mode)
+
+    def is_file(self, path: Path) -> bool:
+        mode = self._stat(path)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def exists(self, path: Path) -> bool:
+        return self._stat(path) is not None
+
+    def _resolved(self, path: Path) -> str:
+        if path not in self._real:
+            self._real[path] = os.path.realpath(path)
+        return self._real[path]
+
+    def _stat(self, path: Path) -> int | None:
+        if path not in self._mode:
+            try:
+                self._mode[path] = os.stat(path).st_mode
+            except (OSError, ValueError):
+                self._mode[path] = None
+        return self._mode[path]
+
+
 def check_paths(
     spec: Spec,
     target: Target,
     out: ProblemCollector,
-    real: dict[Path, Path],
+    facts: PathFacts,
     *,
     allow_outside_context: bool,
 ) -> None:
     """The context is a folder inside the spec's (through symbolic links too), the
     Dockerfile a file inside it."""
-    if _check_context(spec, target, out, real, allow_outside_context=allow_outside_context):
-        _check_dockerfile(spec, target, out, real, allow_outside_context=allow_outside_context)
+    pair = (target.context, target.dockerfile)
+    if pair in facts.good:
+        return
+    allow = allow_outside_context
+    if not _check_context(spec, target, out, facts, allow_outside_context=allow):
+        return
+    if _check_dockerfile(spec, target, out, facts, allow_outside_context=allow):
+        facts.good.add(pair)
 
 
 def _check_context(
     spec: Spec,
     target: Target,
     out: ProblemCollector,
-    real: dict[Path, Path],
+    facts: PathFacts,
     *,
     allow_outside_context: bool,
 ) -> bool:
     ctx = target.context
-    inside = ctx.is_relative_to(spec.folder)
-    folder = _real(spec.folder, real)
-    if not allow_outside_context and not (inside and _real(ctx, real).is_relative_to(folder)):
+    inside = facts.inside(ctx, spec.folder)
+    if not allow_outside_context and not (inside and facts.inside(ctx, spec.folder, real=True)):
         shown = os.path.relpath(ctx, target.spec_file.parent)
         through = "" if not inside else " (through a symbolic link)"
         out.add(
@@ -47,8 +95,10 @@ def _check_context(
             )
         )
         return False
-    if not ctx.is_dir():
-        what = f"is {kind(ctx) or 'a file'}, not a folder" if ctx.exists() else "does not exist"
+    if not facts.is_dir(ctx):
+        what = "does not exist"
+        if facts.exists(ctx):
+            what = f"is {kind(ctx) or 'a file'}, not a folder"
         shown = os.path.relpath(ctx, target.spec_file.parent)
         out.add(
             target.at("context").problem(
@@ -64,12 +114,12 @@ def _check_dockerfile(
     spec: Spec,
     target: Target,
     out: ProblemCollector,
-    real: dict[Path, Path],
+    facts: PathFacts,
     *,
     allow_outside_context: bool,
-) -> None:
-    ctx, folder = target.context, _real(spec.folder, real)
-    outside = not _real(target.dockerfile, real).is_relative_to(folder)
+) -> bool:
+    ctx = target.context
+    outside = not facts.inside(target.dockerfile, spec.folder, real=True)
     if not allow_outside_context and outside:
         shown = os.path.relpath(target.dockerfile, target.spec_file.parent)
         out.add(
@@ -78,16 +128,16 @@ def _check_dockerfile(
                 "inside or pass --allow-outside-context"
             )
         )
-        return
-    if target.dockerfile.exists() and not target.dockerfile.is_file():
+        return False
+    if facts.exists(target.dockerfile) and not facts.is_file(target.dockerfile):
         out.add(
             target.at("dockerfile").problem(
                 f"Dockerfile {display_path(target.dockerfile)} is {kind(target.dockerfile)}, "
                 "not a file; fix 'dockerfile' (relative to the context)"
             )
         )
-        return
-    if not target.dockerfile.is_file():
+        return False
+    if not facts.is_file(target.dockerfile):
         present = sorted(p.name for p in ctx.iterdir() if "dockerfile" in p.name.lower())
         hint = did_you_mean(target.dockerfile.name, present) or (
             f"; found: {', '.join(present)}" if present else ""
@@ -103,14 +153,8 @@ def _check_dockerfile(
                 f"'dockerfile' (relative to the context){unset}"
             )
         )
-
-
-def _real(path: Path, known: dict[Path, Path]) -> Path:
-    """The path with its symbolic links resolved, once per check (targets share
-    contexts and Dockerfiles)."""
-    if path not in known:
-        known[path] = Path(os.path.realpath(path))
-    return known[path]
+        return False
+    return True
 
 
 def check_secret_files(target: Target, out: ProblemCollector) -> None:

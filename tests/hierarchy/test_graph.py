@@ -178,3 +178,42 @@ def test_self_cycle(tmp_path: Path) -> None:
         "  tool builds on tool: tool/Dockerfile:1 FROM acme/tool\n"
         "  break the cycle by removing one of these edges"
     )
+
+
+SHARED = """\
+version: 1
+targets:
+  a: {context: app}
+  b: {context: app}
+  c: {context: app, args: {V: "2"}}
+"""
+
+
+def test_targets_that_read_a_dockerfile_alike_share_one_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.hierarchy import graph
+
+    calls: list[dict[str, str]] = []
+    real = graph.analyze
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(dict(kwargs["build_args"]))  # type: ignore[call-overload]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graph, "analyze", counting)
+    write_tree(tmp_path, {"builds.yaml": SHARED, "app/Dockerfile": "ARG V=1\nFROM alpine:3.${V}\n"})
+    project = load_project(None, cwd=tmp_path, environ={})
+    assert calls == [{}, {"V": "2"}]  # a and b: one reading; c has its own args
+    bases = {t: [b.ref for b in project.hierarchy.externals[t]] for t in "abc"}
+    assert bases == {"a": ["alpine:3.1"], "b": ["alpine:3.1"], "c": ["alpine:3.2"]}
+
+
+def test_a_broken_dockerfile_is_reported_for_every_target_that_reads_it(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"builds.yaml": SHARED, "app/Dockerfile": "FROM\n"})
+    with pytest.raises(SpecError) as info:
+        load_project(None, cwd=tmp_path, environ={})
+    messages = [p.message for p in info.value.problems]
+    assert messages == [
+        f"FROM names no image; write FROM IMAGE [AS NAME] (target {name!r})" for name in "abc"
+    ]
