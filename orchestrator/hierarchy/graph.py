@@ -78,11 +78,17 @@ class Hierarchy:
             return "copy"
         return "declared"
 
+    _levels: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+
     def levels(self) -> dict[str, int]:
-        level: dict[str, int] = {}
-        for name in nx.topological_sort(self.dag):
-            level[name] = max((level[p] + 1 for p in self.dag.predecessors(name)), default=0)
-        return level
+        """Each target's depth (0: builds on no target); worked out once, as the graph is
+        complete when build_hierarchy returns it."""
+        if self._levels is None:
+            level: dict[str, int] = {}
+            for name in nx.topological_sort(self.dag):
+                level[name] = max((level[p] + 1 for p in self.dag.predecessors(name)), default=0)
+            self._levels = level
+        return self._levels
 
     def order(self, names: list[str] | None = None) -> list[str]:
         """Build order: by level, then by name; restricted to `names` when given."""
