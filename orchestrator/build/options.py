@@ -7,7 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.errors import UsageError
+
 PROGRESS = ("auto", "tty", "plain", "quiet")
+SPLITS = ("targets", "platforms")  # how CI shards are cut (build/shards.py)
 IMAGE_OUTPUTS = ("image", "registry", "docker")  # exporters that leave an image to pin
 
 
@@ -47,11 +50,14 @@ class OutputMode:
     no_cache: bool = False
     pull: bool = False
     builder: str | None = None
+    # A shard or a per-platform build: pushed by digest under its key tag only, never
+    # moving a release tag (`stackbake publish` does that once every part is there).
+    key_only: bool = False
 
     @property
     def pushes(self) -> bool:
         """--push, or an --output that publishes (type=registry, push=true)."""
-        return self.push or any(_publishes(o) for o in self.outputs)
+        return self.push or self.key_only or any(_publishes(o) for o in self.outputs)
 
     def local_outputs(self) -> tuple[str, ...]:
         """The outputs with publishing taken out: stackbake pushes itself, after tests."""
@@ -88,3 +94,17 @@ class BuildOptions:
     force: tuple[str, ...] = ()  # targets, groups or globs that build even when up to date
     per_target: bool = False  # one `docker buildx build` per target, no shared session
     no_wait: bool = False  # another run holds the folder: end at once, do not wait
+    shard: tuple[int, int] | None = None  # (K, N): build shard K of N (build/shards.py)
+    split: str = "targets"  # how the shards are cut: by targets or by platforms
+    everything: bool = False  # the shards of `matrix --all`: up-to-date targets placed too
+    durations: tuple[Path, ...] = ()  # what the partition weighs (build/shards.py)
+    platforms: tuple[str, ...] = ()  # --platform: build only these of each target's
+    wait_s: float = 0.0  # how long a shard waits for parents other shards build
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` -> (K, N), 1 <= K <= N."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, for example 2/3")
+    return int(k), int(n)

@@ -16,6 +16,7 @@ lock, state.py):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -36,14 +37,16 @@ from orchestrator.build.plan import Plan, prepare
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.runner import RetryPolicy, TargetRunner
 from orchestrator.build.session import SessionBuilder, open_session
+from orchestrator.build.shards import shard_work
 from orchestrator.build.tags import RunTags
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, display_path
 from orchestrator.execution.events import Event
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.schedule import Schedule
 from orchestrator.execution.status import Kind
-from orchestrator.hierarchy.naming import image_names
+from orchestrator.hierarchy.naming import image_names, key_tag
 from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.selection import select
 from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
@@ -112,7 +115,27 @@ def build(
 ) -> int:
     """The three phases, in a folder whose run lock the caller holds."""
     environ = os.environ if environ is None else environ
-    plan = prepare(project, options, backend, state, stream=stream, environ=environ, lock=lock)
+    elsewhere: frozenset[str] = frozenset()
+    if options.shard is not None or options.platforms:
+        work = shard_work(project, options, backend, state, stream)
+        if not work.targets:
+            which = f"shard {work.shard.label}" if work.shard else "this run"
+            stream.write(f"{which}: nothing to build\n")
+            return EXIT_OK
+        project, options = work.project, dataclasses.replace(options, targets=work.targets)
+        if work.shard is not None:  # their parents: built by other shards, or published
+            ancestors = select(project.hierarchy, list(work.targets))
+            elsewhere = frozenset(ancestors) - set(work.targets)
+    plan = prepare(
+        project,
+        options,
+        backend,
+        state,
+        stream=stream,
+        environ=environ,
+        lock=lock,
+        elsewhere=elsewhere,
+    )
     console = Console(file=stream, highlight=False)
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"
         console = Console(file=stream, highlight=False, width=200)
@@ -127,12 +150,18 @@ def build(
 def new_record(plan: Plan, state: StateDir) -> RunRecord:
     """The run's record, before anything ran: every selected target, no status yet."""
     targets = plan.project.spec.targets
+
+    def names(n: str) -> tuple[str, ...]:
+        if plan.options.mode.key_only:  # a shard's images are known by their keys
+            return (key_tag(targets[n], plan.fresh.key(n)),)
+        return image_names(targets[n]) if targets[n].tags else ()
+
     return RunRecord(
         display_path(plan.project.spec.path),
         {
             n: TargetRecord(
                 n,
-                image_names(targets[n]) if targets[n].tags else (),
+                names(n),
                 targets[n].platforms,
                 state.log(n),
             )

@@ -38,6 +38,8 @@ class Plan:
     session: tuple[str, ...] = ()
     # Named with their release tags by their build itself (see `named_by_build`).
     named_by_build: frozenset[str] = frozenset()
+    # Selected for their children only: built by other shards, found in the registry.
+    elsewhere: frozenset[str] = frozenset()
 
     @property
     def hierarchy(self) -> Hierarchy:
@@ -53,10 +55,12 @@ def prepare(
     stream: IO[str],
     environ: Mapping[str, str],
     lock: Lock | None = None,
+    elsewhere: frozenset[str] = frozenset(),
 ) -> Plan:
     """Selection, checks, the lock, keys and freshness, the engine's pre-flight when
     something builds, and how each target builds. `lock`: the base digests to pin to
-    (default: builds.lock, completed with the bases missing from it)."""
+    (default: builds.lock, completed with the bases missing from it). `elsewhere`:
+    selected targets other shards build, taken from the registry."""
     h = project.hierarchy
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(h, selected, options.mode)
@@ -78,7 +82,7 @@ def prepare(
     )
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
-    building = [n for n in selected if n not in fresh.up_to_date]
+    building = [n for n in selected if n not in fresh.up_to_date and n not in elsewhere]
     if building:  # nothing to build, nothing to ask of the engine: no pre-flight
         local = not options.mode.pushes
         backend.preflight(
@@ -86,7 +90,11 @@ def prepare(
             builder=options.mode.builder,
             local_pins=local and any(c in building for n in selected for c in h.children(n)),
         )
-    session = session_members(h, options, building)
+    # A target on a parent another shard has not pushed yet builds alone, once it is
+    # there: a session's members are pinned to their outside parents when it starts.
+    pending = [n for n in elsewhere if n not in fresh.up_to_date]
+    waits = set().union(*(nx.descendants(h.dag, n) for n in pending)) if pending else set()
+    session = session_members(h, options, [n for n in building if n not in waits])
     return Plan(
         project,
         options,
@@ -97,6 +105,7 @@ def prepare(
         started,
         session,
         named_by_build(h, building, options.mode),
+        elsewhere,
     )
 
 

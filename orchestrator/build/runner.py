@@ -141,6 +141,8 @@ class TargetRunner:
         if name not in self.plan.session:  # the session starts its targets' logs
             self.state.new_log(name)
         fresh, tries = self.plan.fresh, Attempts(name, emit, cancel, self.retry, self.clock)
+        if name in self.plan.elsewhere:
+            return self._from_elsewhere(name, on_line, cancel)
         if name in fresh.up_to_date:
             return self._up_to_date(name, on_line, cancel)
         on_line(f"building: {'; '.join(fresh.reasons(name))}")
@@ -154,12 +156,16 @@ class TargetRunner:
             if not tested.ok:
                 return tries.failed(Phase.TEST, tested)
         release = self.factory.release_names(name)
+        key = self.factory.key_tag(name)
+        if self.factory.mode.key_only and key:  # pushed under its key tag alone
+            release = [self.tags.own(key)]
+            key = None
         if built.digest and name not in self.plan.named_by_build:
             self.backend.tag(built.digest, release)
         published: tuple[str, ...] = ()
         if self.factory.mode.pushes:
             source = registry_pin(self.factory.target(name), built.digest or "")
-            push = Publication(self.backend, name, release, self.factory.key_tag(name), source)
+            push = Publication(self.backend, name, release, key, source)
             pushed = tries.run(Phase.PUSH, lambda: push.attempt(on_line, cancel))
             published = tuple(push.published)
             if not pushed.ok:
@@ -197,12 +203,42 @@ class TargetRunner:
             on_line(verdict.describe())
         return built
 
+    def _from_elsewhere(self, name: str, on_line: OnLine, cancel: CancelToken) -> Outcome:
+        """A parent another shard builds: its image, by its key tag in the registry, once
+        it is there (asked again, less and less often, for up to --wait seconds)."""
+        fresh, target = self.plan.fresh, self.factory.target(name)
+        keyed = key_tag(target, fresh.key(name))
+        since, delay, limit = self.retry.now(), 1.0, self.plan.options.wait_s
+        while True:
+            found = fresh.up_to_date.get(name) or self._in_registry(keyed)
+            if found:
+                on_line(f"up-to-date in the registry: {found} (built by another shard)")
+                return Outcome(Status(Kind.UP_TO_DATE), found, 0)
+            waited = self.retry.now() - since
+            if waited >= limit:
+                how = f"after waiting {waited:.0f} s" if limit else "(--wait 0)"
+                reason = (
+                    f"{name} is built by another shard and {keyed} is not in the registry "
+                    f"{how}; check that shard, or give it longer with --wait SECONDS"
+                )
+                return Outcome(Status(Kind.FAILED, Phase.WAIT, reason), None, 1)
+            on_line(f"waiting for {keyed} from another shard ({waited:.0f} s of {limit:.0f} s)")
+            if cancel.event.wait(min(delay, limit - waited)):
+                return Outcome(Status(Kind.CANCELLED, Phase.WAIT, "cancelled"), None, 1)
+            delay = min(delay * 1.5, 10.0)
+
+    def _in_registry(self, ref: str) -> str | None:
+        image = self.backend.lookup([ref], wait_s=self.retry.timeout_s).get(ref)
+        return image.digest if image else None
+
     def _up_to_date(self, name: str, on_line: OnLine, cancel: CancelToken) -> Outcome:
         """Nothing to build: the existing image gets the release tags it lacks (locally
         with `docker tag`, in the registry with a registry-side copy)."""
         fresh, target = self.plan.fresh, self.factory.target(name)
         digest = fresh.up_to_date[name]
-        missing = fresh.missing_tags(name, image_names(target))
+        missing = (
+            [] if self.factory.mode.key_only else fresh.missing_tags(name, image_names(target))
+        )
         if missing and fresh.remote:
             copied = self.backend.copy(key_tag(target, fresh.key(name)), missing, on_line, cancel)
             if not copied.ok:

@@ -33,6 +33,13 @@ class RunTags:
                 self._made[tag] = None
             return self._staging[target.name]
 
+    def own(self, tag: str) -> str:
+        """A local name this run gives an image only to push it (a shard's key tag):
+        removed with the others after the run."""
+        with self._lock:
+            self._made[tag] = None
+        return tag
+
     def pin(self, pins: Mapping[str, str]) -> None:
         """Make these pin tags (tag -> digest) unless this run made them already. Made one
         call at a time, so a build that asked for one never starts before it exists."""

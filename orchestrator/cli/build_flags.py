@@ -9,8 +9,18 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from orchestrator.build.options import PROGRESS, BuildOptions, OutputMode, default_jobs
+from orchestrator.build.options import (
+    PROGRESS,
+    SPLITS,
+    BuildOptions,
+    OutputMode,
+    default_jobs,
+    parse_shard,
+)
+from orchestrator.errors import UsageError
+from orchestrator.refs import platform_problem
 
 
 def add_build_flags(p: argparse.ArgumentParser) -> None:
@@ -31,6 +41,60 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use")
 
 
+def add_partition_flags(p: argparse.ArgumentParser) -> None:
+    """How a selection is cut into CI shards: the same flags for `matrix` and for the
+    `build --shard` that builds one of them (both must cut it alike)."""
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="targets",
+        help="shards by targets (a shared base built once), or by platforms (native builders)",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="everything",
+        help="place every selected target, not only those whose release tags lack their "
+        "current build",
+    )
+    p.add_argument(
+        "--durations",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE.json",
+        help="seconds per target to balance shards by, or a report of 'stackbake build' "
+        "(repeatable; commit them, so every runner cuts alike; default: all alike)",
+    )
+
+
+def add_shard_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("CI shards (pushed by digest under key tags; see 'publish')")
+    g.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="build shard K of the N that 'stackbake matrix --shards N' prints",
+    )
+    g.add_argument(
+        "--platform",
+        action="append",
+        type=_platform,
+        default=[],
+        dest="platforms",
+        metavar="PLATFORM",
+        help="build only this platform of each target (repeatable)",
+    )
+    g.add_argument(
+        "--wait",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --shard: wait up to SECONDS for parents other shards build (default: 0)",
+    )
+    add_partition_flags(g)  # type: ignore[arg-type]
+
+
 def _output_flags(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--push", action="store_true", help="push every tag (after tests)")
@@ -48,7 +112,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-j",
         "--jobs",
-        type=_positive,
+        type=positive,
         default=default_jobs(),
         metavar="N",
         help=f"targets at once (default here: {default_jobs()}); -j 1 builds them one by one",
@@ -66,7 +130,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--retry-timeout",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="retry a phase's transient errors (registry or engine unreachable, 5xx) for "
@@ -109,6 +173,7 @@ def build_options(
             no_cache=args.no_cache,
             pull=args.pull,
             builder=args.builder,
+            key_only=bool(getattr(args, "shard", None) or getattr(args, "platforms", None)),
         ),
         jobs=args.jobs,
         fail_fast=args.fail_fast,
@@ -121,7 +186,22 @@ def build_options(
         force=tuple(args.force),
         per_target=args.per_target,
         no_wait=args.no_wait,
+        **_shard_options(args),
     )
+
+
+def _shard_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`build`'s shard flags (refresh has none)."""
+    if not hasattr(args, "shard"):
+        return {}
+    return {
+        "shard": args.shard,
+        "split": args.split,
+        "everything": args.everything,
+        "durations": tuple(args.durations),
+        "platforms": tuple(args.platforms),
+        "wait_s": args.wait,
+    }
 
 
 def with_signals(run: Callable[[threading.Event], int]) -> int:
@@ -140,7 +220,7 @@ def with_signals(run: Callable[[threading.Event], int]) -> int:
             signal.signal(sig, handler)
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
@@ -154,7 +234,21 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text!r}: ")) from None
+
+
+def _platform(text: str) -> str:
+    problem = platform_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

@@ -73,6 +73,29 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.build.shards import MatrixRequest, placed_targets, shards_of
+    from orchestrator.render.matrix import render_matrix
+    from orchestrator.state import StateDir
+
+    project = _project(args)
+    request = MatrixRequest(
+        tuple(args.targets), args.shards, args.split, args.everything, tuple(args.durations)
+    )
+    state = StateDir(project.spec.folder)
+    placed = placed_targets(
+        project, request, BuildxBackend(), state, stream=sys.stderr, wait_s=args.retry_timeout
+    )
+    shards = shards_of(project, placed, request)
+    same = [*args.targets, "--split", args.split]  # what each shard's build must repeat
+    same += ["--all"] if args.everything else []
+    for path in args.durations:
+        same += ["--durations", str(path)]
+    print(render_matrix(shards, args.format, same))
+    return EXIT_OK
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.bases.resolution import run_lock
@@ -165,5 +188,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schema": cmd_schema,
     "build": cmd_build,
     "lock": cmd_lock,
+    "matrix": cmd_matrix,
     "refresh": cmd_refresh,
 }

@@ -10,11 +10,18 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from orchestrator import __version__
-from orchestrator.cli.build_flags import add_build_flags
+from orchestrator.cli.build_flags import (
+    add_build_flags,
+    add_partition_flags,
+    add_shard_flags,
+    positive,
+    seconds,
+)
 from orchestrator.cli.error_handler import run_guarded
 from orchestrator.errors import EXIT_USAGE
 from orchestrator.hints import did_you_mean
 from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
+from orchestrator.render.matrix import FORMATS as MATRIX_FORMATS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(p)
     _changed_since(p)
     add_build_flags(p)
+    add_shard_flags(p)
+    p = sub.add_parser(
+        "matrix", help="spread the selection over CI shards (a GitHub or GitLab matrix)"
+    )
+    _common(p)
+    _selection(p, dependents=False)
+    p.add_argument("--shards", type=positive, required=True, metavar="N", help="how many")
+    add_partition_flags(p)
+    p.add_argument("--format", choices=MATRIX_FORMATS, default="json")
+    p.add_argument(
+        "--retry-timeout",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="ask a registry that does not answer again for up to SECONDS (default: 60)",
+    )
     p = sub.add_parser("lock", help="resolve every external base to a digest in builds.lock")
     _common(p)
     p = sub.add_parser(

@@ -18,6 +18,7 @@ class Phase(StrEnum):
     BUILD = "build"
     TEST = "test"
     PUSH = "push"
+    WAIT = "wait"  # for a parent another shard builds
 
 
 @dataclass(frozen=True)

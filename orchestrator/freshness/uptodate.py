@@ -79,6 +79,15 @@ class Freshness:
             return ["not in the registry under its key (never pushed from here, or removed)"]
         return ["no image with its key under its tags (removed, or built elsewhere)"]
 
+    def published(self, h: Hierarchy, name: str) -> bool:
+        """In the registry (a remote assessment) under its key, and every release tag
+        names that image: nothing for `publish` to do."""
+        digest = self.up_to_date.get(name)
+        tags = image_names(h.spec.targets[name])
+        return digest is not None and all(
+            (info := self.images.get(t)) is not None and info.digest == digest for t in tags
+        )
+
     def missing_tags(self, name: str, tags: Iterable[str]) -> list[str]:
         digest = self.up_to_date[name]
         return [t for t in tags if (info := self.images.get(t)) is None or info.digest != digest]

@@ -20,7 +20,12 @@ from orchestrator.execution.status import Kind, Phase
 from orchestrator.report.record import RunRecord
 from orchestrator.report.summary import STYLE, seconds, short_digest
 
-VERB = {Phase.BUILD: "building", Phase.TEST: "testing", Phase.PUSH: "pushing"}
+VERB = {
+    Phase.BUILD: "building",
+    Phase.TEST: "testing",
+    Phase.PUSH: "pushing",
+    Phase.WAIT: "waiting",
+}
 
 
 class Display(Protocol):

@@ -1,0 +1,156 @@
+"""The CI matrix: a selection spread over shards (`stackbake matrix`), and the shard a
+runner builds (`stackbake build --shard K/N`), worked out the same way by both.
+
+Only targets whose release tags do not already name the image of their current key are
+placed (with `--all`, every one). That set is what `publish` changes, never what a shard
+changes (a shard pushes key tags only), so a shard that starts after another one has
+pushed still finds the partition the matrix printed. The partition itself depends on the
+graph and a durations file only (execution/partition.py): the same on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from orchestrator.backend.base import Backend
+from orchestrator.bases.resolution import complete_lock
+from orchestrator.build.options import BuildOptions, OutputMode
+from orchestrator.build.plan import check_outputs
+from orchestrator.errors import UsageError, display_path
+from orchestrator.execution.partition import Shard, partition, platform_partition
+from orchestrator.freshness.uptodate import assess
+from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.restrict import restrict_platforms
+from orchestrator.hierarchy.selection import select
+from orchestrator.state import StateDir
+
+
+@dataclass(frozen=True)
+class MatrixRequest:
+    targets: tuple[str, ...] = ()
+    shards: int = 1
+    split: str = "targets"
+    everything: bool = False  # --all: place up-to-date targets too
+    durations: tuple[Path, ...] = ()  # committed durations files or reports
+
+
+def read_durations(paths: Sequence[Path]) -> dict[str, float]:
+    """Seconds per target from committed files: `{"base": 12.5, ...}`, or stackbake's
+    JSON reports (the built targets' durations; several: one per shard). None given:
+    every target weighs the same. Never this folder's own recorded durations: they
+    differ from runner to runner, and so would the shards."""
+    out: dict[str, float] = {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"--durations {display_path(path)}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UsageError(f"--durations {display_path(path)}: not JSON ({exc})") from None
+        if isinstance(data, dict) and isinstance(data.get("targets"), list):  # a report
+            data = {
+                t.get("name"): t.get("duration_s")
+                for t in data["targets"]
+                if isinstance(t, dict) and t.get("status") == "built"
+            }
+        if not isinstance(data, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in data.values()
+        ):
+            raise UsageError(
+                f"--durations {display_path(path)}: write an object of target names to "
+                'seconds, for example {"base": 12.5}, or give a report of stackbake build'
+            )
+        out |= {str(k): float(v) for k, v in data.items()}
+    return out
+
+
+def placed_targets(
+    project: Project,
+    request: MatrixRequest,
+    backend: Backend,
+    state: StateDir,
+    *,
+    stream: IO[str],
+    wait_s: float,
+) -> list[str]:
+    """The selection, less the targets already published under their current key."""
+    h = project.hierarchy
+    selected = select(h, list(request.targets))
+    check_outputs(h, selected, OutputMode(push=True))  # a shard pushes: tags needed
+    if request.everything:
+        return selected
+    locked = complete_lock(h, backend, selected, stream).digests()
+    fresh = assess(
+        h, selected, backend, state, forced={}, remote=True, locked=locked, wait_s=wait_s
+    )
+    return [n for n in selected if not fresh.published(h, n)]
+
+
+@dataclass(frozen=True)
+class ShardWork:
+    project: Project  # cut down to the shard's platforms, if it has some
+    targets: tuple[str, ...]  # what the shard builds (their parents come from others)
+    shard: Shard | None = None
+
+
+def shard_work(
+    project: Project, options: BuildOptions, backend: Backend, state: StateDir, stream: IO[str]
+) -> ShardWork:
+    """What `build --shard K/N` (or `--platform`) builds: shard K of the partition
+    `matrix` prints for the same selection and durations, on its platforms."""
+    mine, platforms, shard = list(options.targets), options.platforms, None
+    if options.shard is not None:
+        k, n = options.shard
+        request = MatrixRequest(
+            options.targets, n, options.split, options.everything, options.durations
+        )
+        placed = placed_targets(
+            project, request, backend, state, stream=stream, wait_s=options.retry_timeout_s
+        )
+        shards = shards_of(project, placed, request)
+        shard = shards[k - 1] if k <= len(shards) else Shard(k, n, ())
+        mine, platforms = list(shard.targets), shard.platforms or platforms
+    else:
+        mine = select(project.hierarchy, mine)
+    if platforms:
+        cut = restrict_platforms(project, platforms)
+        for name in mine:
+            if name not in cut.spec.targets:
+                have = ", ".join(project.spec.targets[name].platforms) or "the host's"
+                stream.write(f"{name}: not built here: its platforms are {have}\n")
+        project, mine = cut, [n for n in mine if n in cut.spec.targets]
+    return ShardWork(project, tuple(mine), shard)
+
+
+def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -> list[Shard]:
+    h = project.hierarchy
+    durations = read_durations(request.durations)
+    if request.split == "targets":
+        return partition(h.dag, placed, durations, request.shards)
+    if not placed:
+        return []
+    bare = [n for n in placed if not h.spec.targets[n].platforms]
+    if bare:
+        raise UsageError(
+            f"--split platforms: {', '.join(bare)} {'has' if len(bare) == 1 else 'have'} no "
+            "'platforms', so no shard knows it builds them; give them platforms, or use "
+            "--split targets"
+        )
+    platforms: dict[str, float] = {}
+    for name in placed:
+        own = h.spec.targets[name].platforms
+        for platform in own:
+            platforms[platform] = platforms.get(platform, 0.0) + durations.get(name, 1.0) / len(own)
+    if request.shards > len(platforms):
+        raise UsageError(
+            f"--split platforms: {request.shards} shards, but the targets placed build "
+            f"{len(platforms)} platform{'s' if len(platforms) != 1 else ''} "
+            f"({', '.join(sorted(platforms))}); use --shards {len(platforms)} or "
+            "--split targets"
+        )
+    targets: Mapping[str, tuple[str, ...]] = {n: h.spec.targets[n].platforms for n in placed}
+    return platform_partition(platforms, targets, request.shards)
