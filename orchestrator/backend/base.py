@@ -158,6 +158,13 @@ class Backend(Protocol):
         """Give an image in a registry more tags, registry side (no pull, no build)."""
         ...
 
+    def merge(
+        self, sources: Sequence[str], tag: str, on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        """One index under `tag`, registry side, holding the platforms of every source
+        (REPO@DIGEST each: per-platform builds), blobs mounted, none pulled."""
+        ...
+
     def layers(self, digest: str, *, registry_ref: str | None = None) -> Layers:
         """The layers (diff ids) of each platform of the local image `digest`, or with
         `registry_ref` (REPO@DIGEST) of the registry's; the platforms this engine cannot

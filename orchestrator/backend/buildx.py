@@ -276,3 +276,10 @@ class BuildxBackend:
         argv = ["docker", "buildx", "imagetools", "create", "--progress", "plain", source]
         argv += [a for tag in tags for a in ("--tag", tag)]
         return self._each([(f"tag {', '.join(tags)}", argv)], on_line, cancel)
+
+    def merge(
+        self, sources: Sequence[str], tag: str, on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        argv = ["docker", "buildx", "imagetools", "create", "--progress", "plain"]
+        argv += ["--tag", tag, *sources]
+        return self._each([(f"merge into {tag}", argv)], on_line, cancel)

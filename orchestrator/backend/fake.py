@@ -50,6 +50,7 @@ class FakeBackend:
     down: set[str] = field(default_factory=set)  # registry hosts that do not answer
     stacks: dict[str, Layers] = field(default_factory=dict)  # digest -> layers per platform
     stale: set[str] = field(default_factory=set)  # targets built on stale layers from cache
+    engine: str = ""  # another name: other digests (two engines never build one alike)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
@@ -95,7 +96,7 @@ class FakeBackend:
                 transient=True,
                 log_tail=("ERROR: 503 Service Unavailable",),
             )
-        return BuildResult(True, digest=fake_digest(f"{target}/{phase}"))
+        return BuildResult(True, digest=fake_digest(f"{target}/{phase}{self.engine}"))
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         assert not request.links, "a request linked to other targets needs a session"
@@ -116,6 +117,13 @@ class FakeBackend:
                 self.images[tag] = result.digest or ""
             self.labels[result.digest or ""] = dict(request.labels)
             self.stacks[result.digest or ""] = self._stack(request, result.digest or "")
+            self.platforms.setdefault(
+                result.digest or "",
+                {
+                    normalize_platform(p): fake_digest(f"{result.digest}/{p}")
+                    for p in request.platforms or ("linux/amd64",)
+                },
+            )
 
     def _stack(self, request: BuildRequest, digest: str) -> Layers:
         """The layers of a build: its parent's (the first context or link that is an image
@@ -245,4 +253,19 @@ class FakeBackend:
                 return BuildResult(False, reason=f"{source}: not found")
             for tag in tags:
                 self.registry[tag] = found
+        return BuildResult(True)
+
+    def merge(
+        self, sources: Sequence[str], tag: str, on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
+        with self._lock:
+            self.calls.append(("merge", f"{' + '.join(sources)} -> {tag}", 1))
+            digests = [s.partition("@")[2] for s in sources]
+            if not all(d in self.registry.values() for d in digests):
+                return BuildResult(False, reason=f"{tag}: a source is not in the registry")
+            merged = fake_digest(" + ".join(digests))
+            self.platforms[merged] = {
+                p: d for digest in digests for p, d in self.platforms.get(digest, {}).items()
+            }
+            self.registry[tag] = merged
         return BuildResult(True)

@@ -96,6 +96,16 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from orchestrator.backend.buildx import BuildxBackend
+    from orchestrator.build.promotion import run_publish
+
+    project = _project(args)
+    return run_publish(
+        project, list(args.targets), BuildxBackend(), partial=args.partial, stream=sys.stdout
+    )
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.bases.resolution import run_lock
@@ -189,5 +199,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": cmd_build,
     "lock": cmd_lock,
     "matrix": cmd_matrix,
+    "publish": cmd_publish,
     "refresh": cmd_refresh,
 }

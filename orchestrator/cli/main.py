@@ -166,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="ask a registry that does not answer again for up to SECONDS (default: 60)",
     )
+    p = sub.add_parser(
+        "publish",
+        help="move the release tags of the selection onto what shards pushed: all or nothing",
+    )
+    _common(p)
+    _selection(p, dependents=False)
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="publish each complete target (and what it builds on), even if others are not",
+    )
     p = sub.add_parser("lock", help="resolve every external base to a digest in builds.lock")
     _common(p)
     p = sub.add_parser(

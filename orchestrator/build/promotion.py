@@ -1,0 +1,152 @@
+"""`stackbake publish`: the release tags of a whole selection moved at once, from what
+shards and per-platform builds pushed under their key tags.
+
+1. find: each target's image of its current key, whole (`REPO:key-<key>`), or else one
+   image per platform, each under the key of that platform's build; a platform the
+   target asks for and nobody pushed makes the target incomplete, named.
+2. refuse: with one target incomplete (or built on an incomplete one), nothing moves
+   (`--partial`: everything else that is complete moves), and the targets held back
+   are named.
+3. move: the per-platform images merged into one index under the whole key tag, then the
+   release tags copied from it, registry side. Targets already published are left as
+   they are, so a publish run again after a fix does only what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+from orchestrator.backend.base import Backend, RemoteImage
+from orchestrator.bases.resolution import complete_lock
+from orchestrator.build.options import OutputMode
+from orchestrator.build.plan import check_outputs
+from orchestrator.errors import EXIT_FAILED, EXIT_OK
+from orchestrator.execution.cancel import CancelToken
+from orchestrator.freshness.keys import HashCache, compute_keys
+from orchestrator.hierarchy.naming import image_names, key_tag, registry_pin
+from orchestrator.hierarchy.project import Project
+from orchestrator.hierarchy.restrict import restrict_platforms
+from orchestrator.hierarchy.selection import select
+from orchestrator.refs import normalize_platform
+from orchestrator.state import StateDir
+
+
+@dataclass
+class Found:
+    """Where a target's image of its current key is, or what is missing."""
+
+    whole: str  # REPO:key-<key>
+    digest: str | None = None  # the whole image's, when it exists
+    parts: dict[str, str] = field(default_factory=dict)  # platform -> REPO@DIGEST
+    missing: list[str] = field(default_factory=list)  # platforms nobody pushed
+
+    @property
+    def complete(self) -> bool:
+        return self.digest is not None or (bool(self.parts) and not self.missing)
+
+
+def find(
+    project: Project, selected: list[str], backend: Backend, state: StateDir, stream: IO[str]
+) -> dict[str, Found]:
+    h = project.hierarchy
+    locked = complete_lock(h, backend, selected, stream).digests()
+    cache = HashCache.of(state)
+    keys = {n: i.key for n, i in compute_keys(h, selected, cache, locked).items()}
+    platforms = sorted({p for n in selected for p in h.spec.targets[n].platforms})
+    per: dict[str, dict[str, str]] = {}  # platform -> target -> key of that build
+    for platform in platforms:
+        cut = restrict_platforms(project, [platform])
+        names = [n for n in selected if n in cut.spec.targets]
+        per[platform] = {
+            n: i.key for n, i in compute_keys(cut.hierarchy, names, cache, locked).items()
+        }
+    refs = {n: {"": key_tag(h.spec.targets[n], keys[n])} for n in selected}
+    for platform, of in per.items():
+        for name, key in of.items():
+            if name in refs:
+                refs[name][platform] = key_tag(h.spec.targets[name], key)
+    found = backend.lookup([r for n in selected for r in refs[n].values()])
+    return {n: _found(project, n, refs[n], found) for n in selected}
+
+
+def _found(
+    project: Project, name: str, refs: Mapping[str, str], found: Mapping[str, RemoteImage]
+) -> Found:
+    target = project.spec.targets[name]
+    out = Found(refs[""])
+    whole = found.get(refs[""])
+    wanted = [normalize_platform(p) for p in target.platforms]
+    have = {normalize_platform(p) for p in whole.platforms} if whole else set()
+    if whole is not None and (not have or set(wanted) <= have):
+        out.digest = whole.digest
+        return out
+    for platform in target.platforms:
+        image = found.get(refs.get(platform, ""))
+        if image is None:
+            out.missing.append(platform)
+        else:
+            out.parts[platform] = registry_pin(target, image.digest)
+    if not target.platforms:
+        out.missing.append("its build (no per-platform builds without 'platforms')")
+    return out
+
+
+def run_publish(
+    project: Project,
+    targets: list[str],
+    backend: Backend,
+    *,
+    partial: bool,
+    stream: IO[str],
+) -> int:
+    h = project.hierarchy
+    selected = select(h, targets)
+    check_outputs(h, selected, OutputMode(push=True))
+    state = StateDir(project.spec.folder)
+    found = find(project, selected, backend, state, stream)
+    held: dict[str, str] = {}  # target -> why it is not published
+    for name in selected:  # parents first
+        f = found[name]
+        gone = [p for p in h.parents(name) if p in held]
+        if not f.complete:
+            held[name] = f"not in the registry under its key on {', '.join(f.missing)}"
+        elif gone:
+            held[name] = f"builds on {', '.join(gone)}, which is not published"
+    ready = [n for n in selected if n not in held]
+    for name, why in held.items():
+        stream.write(f"{name}: {why}\n")
+    if held and not partial:
+        if ready:
+            stream.write(f"held back (complete, but every target must be): {', '.join(ready)}\n")
+        stream.write("publish: nothing moved; build what is missing, then run publish again\n")
+        return EXIT_FAILED
+    failed = [n for n in ready if not _move(project, n, found[n], backend, stream)]
+    return EXIT_FAILED if held or failed else EXIT_OK
+
+
+def _move(project: Project, name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
+    """The target's release tags onto its image (merged first from its platforms')."""
+    target, cancel = project.spec.targets[name], CancelToken()
+
+    def line(text: str) -> None:  # imagetools' progress: its failures say enough
+        pass
+
+    if f.digest is None:
+        merged = backend.merge(list(f.parts.values()), f.whole, line, cancel)
+        if not merged.ok:
+            stream.write(f"{name}: merging {', '.join(f.parts)} failed: {merged.reason}\n")
+            return False
+    tags = list(image_names(target))
+    current = backend.lookup([f.whole, *tags])
+    digest = current[f.whole].digest if f.whole in current else f.digest
+    moving = [t for t in tags if t not in current or current[t].digest != digest]
+    if moving:
+        copied = backend.copy(f.whole, moving, line, cancel)
+        if not copied.ok:
+            stream.write(f"{name}: moving {', '.join(moving)} failed: {copied.reason}\n")
+            return False
+    shown = ", ".join(moving) if moving else "already there"
+    stream.write(f"published {name}: {shown} ({digest})\n")
+    return True
