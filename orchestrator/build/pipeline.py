@@ -122,7 +122,8 @@ def build(
             which = f"shard {work.shard.label}" if work.shard else "this run"
             stream.write(f"{which}: nothing to build\n")
             return EXIT_OK
-        project, options = work.project, dataclasses.replace(options, targets=work.targets)
+        project = work.project
+        options = dataclasses.replace(options, targets=work.targets, platforms=work.platforms)
         if work.shard is not None:  # their parents: built by other shards, or published
             ancestors = select(project.hierarchy, list(work.targets))
             elsewhere = frozenset(ancestors) - set(work.targets)
@@ -185,7 +186,9 @@ def execute(
     h, options = plan.hierarchy, plan.options
     tags = RunTags(backend)
     keys = {n: plan.fresh.key(n) for n in plan.selected}
-    factory = RequestFactory(h, options.mode, plan.provenance, state, keys, plan.locked)
+    factory = RequestFactory(
+        h, options.mode, plan.provenance, state, keys, plan.locked, options.platforms
+    )
     alone = AloneBuilder(backend, factory, tags, plan.named_by_build)
     builder: AloneBuilder | SessionBuilder = alone
     if plan.session:

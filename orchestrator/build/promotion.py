@@ -88,9 +88,7 @@ def _found(
             out.missing.append(platform)
         else:
             out.parts[platform] = registry_pin(target, image.digest)
-    if not target.platforms:
-        out.missing.append("its build (no per-platform builds without 'platforms')")
-    return out
+    return out  # a target without `platforms` has no per-platform builds
 
 
 def run_publish(
@@ -111,7 +109,8 @@ def run_publish(
         f = found[name]
         gone = [p for p in h.parents(name) if p in held]
         if not f.complete:
-            held[name] = f"not in the registry under its key on {', '.join(f.missing)}"
+            on = f" on {', '.join(f.missing)}" if f.missing else ""
+            held[name] = f"not in the registry under its key{on}"
         elif gone:
             held[name] = f"builds on {', '.join(gone)}, which is not published"
     ready = [n for n in selected if n not in held]

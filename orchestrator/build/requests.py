@@ -14,7 +14,7 @@ from orchestrator.execution.status import Phase
 from orchestrator.freshness.keys import KEY_LABEL, source_date_epoch
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.naming import image_names, key_tag, pin_tag, registry_pin
-from orchestrator.refs import context_key, parse_ref
+from orchestrator.refs import BadReference, context_key, parse_ref
 from orchestrator.spec.model import CacheEntry, Target
 from orchestrator.state import StateDir
 
@@ -27,6 +27,9 @@ class RequestFactory:
     state: StateDir  # where each target's log goes
     keys: Mapping[str, str] = field(default_factory=dict)  # target -> build key (a label)
     locked: Mapping[str, str] = field(default_factory=dict)  # external base -> locked digest
+    # The platforms a run is cut to (--platform, per-platform shards): its registry
+    # caches get refs of their own, else runners of other platforms overwrite them.
+    scoped: tuple[str, ...] = ()
     shared_dests: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -51,6 +54,8 @@ class RequestFactory:
                     attrs[key] = f"{attrs[key].rstrip('/')}/{target.name}"
         if entry.type == "gha":
             attrs.setdefault("scope", target.name)
+        if entry.type == "registry" and self.scoped and attrs.get("ref"):
+            attrs["ref"] = platform_ref(attrs["ref"], self.scoped)
         return ",".join(f"{k}={v}" for k, v in attrs.items())
 
     def local_pins(self, name: str, digests: Mapping[str, str]) -> dict[str, str]:
@@ -224,3 +229,15 @@ def _clamped(outputs: tuple[str, ...], epoch: int | None) -> tuple[str, ...]:
     return tuple(
         f"{o},rewrite-timestamp=true" if output_kind(o) in ("oci", "docker") else o for o in outputs
     )
+
+
+def platform_ref(ref: str, platforms: Sequence[str]) -> str:
+    """A registry cache ref of its own for these platforms: `REPO/cache/app` becomes
+    `REPO/cache/app:linux-arm64`, `...:main` `...:main-linux-arm64`."""
+    slug = "_".join(sorted(p.replace("/", "-") for p in platforms))
+    try:
+        parsed = parse_ref(ref)
+    except BadReference:
+        return ref  # reported by the spec checks
+    tag = f"{parsed.tag}-{slug}" if parsed.tag else slug
+    return f"{parsed.repository}:{tag}"

@@ -95,6 +95,7 @@ class ShardWork:
     project: Project  # cut down to the shard's platforms, if it has some
     targets: tuple[str, ...]  # what the shard builds (their parents come from others)
     shard: Shard | None = None
+    platforms: tuple[str, ...] = ()  # the platforms it is cut to (none: all)
 
 
 def shard_work(
@@ -123,7 +124,7 @@ def shard_work(
                 have = ", ".join(project.spec.targets[name].platforms) or "the host's"
                 stream.write(f"{name}: not built here: its platforms are {have}\n")
         project, mine = cut, [n for n in mine if n in cut.spec.targets]
-    return ShardWork(project, tuple(mine), shard)
+    return ShardWork(project, tuple(mine), shard, tuple(platforms))
 
 
 def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -> list[Shard]:

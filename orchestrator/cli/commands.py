@@ -73,6 +73,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
 
 
+def _spec_args(args: argparse.Namespace) -> list[str]:
+    """The flags that make the same spec: -f, --var, --set, --allow-outside-context."""
+    out = ["-f", args.file] if args.file else []
+    for pair in [*args.var, *getattr(args, "var_after_command", [])]:
+        out += ["--var", pair]
+    for pair in [*args.set, *getattr(args, "set_after_command", [])]:
+        out += ["--set", pair]
+    return out + (["--allow-outside-context"] if args.allow_outside_context else [])
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.build.shards import MatrixRequest, placed_targets, shards_of
@@ -88,7 +98,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         project, request, BuildxBackend(), state, stream=sys.stderr, wait_s=args.retry_timeout
     )
     shards = shards_of(project, placed, request)
-    same = [*args.targets, "--split", args.split]  # what each shard's build must repeat
+    same = _spec_args(args) + list(args.targets)  # what each shard's build must repeat
+    same += ["--split", args.split] if args.split != "targets" else []
     same += ["--all"] if args.everything else []
     for path in args.durations:
         same += ["--durations", str(path)]

@@ -182,3 +182,29 @@ def test_durations_from_reports_and_files(tmp_path: Path) -> None:
         "bad.json: write an object of target names to seconds, for example "
         '{"base": 12.5}, or give a report of stackbake build'
     )
+
+
+def test_a_platform_build_has_registry_caches_of_its_own(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            **FILES,
+            "builds.yaml": SPEC.replace(
+                '  tags: ["r.example/acme/${target}:1"]\n',
+                '  tags: ["r.example/acme/${target}:1"]\n'
+                '  cache_from: ["type=registry,ref=r.example/cache/${target}"]\n'
+                '  cache_to: ["type=registry,ref=r.example/cache/${target}:main,mode=max"]\n',
+            ),
+        },
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    backend = FakeBackend()
+    opts = BuildOptions(
+        mode=OutputMode(key_only=True), jobs=1, retries=0, platforms=("linux/arm64",)
+    )
+    assert (
+        run_build(project, opts, backend, stream=io.StringIO(), interrupted=threading.Event()) == 0
+    )
+    base = next(r for r in backend.requests if r.target == "base")
+    assert base.cache_from == ("type=registry,ref=r.example/cache/base:linux-arm64",)
+    assert base.cache_to == ("type=registry,ref=r.example/cache/base:main-linux-arm64,mode=max",)

@@ -124,3 +124,72 @@ def test_two_shards_on_two_engines_build_each_target_once_on_each_others_parents
         again = build(a, "--shard", "1/2", *SHARD, tag="again")
         assert again.code == 0, again.explain()
         assert set(statuses(again).values()) == {"up-to-date"}
+
+
+def stackbake(h: Hierarchy, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "orchestrator", args[0], "-f", str(h.spec), *h.var_args()]
+    return subprocess.run(
+        [*argv, *args[1:]], cwd=h.folder, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_per_platform_shards_on_two_engines_then_publish_one_index_per_target(
+    tmp_path: Path, registry: str, seed_image: str, second_engine: str
+) -> None:
+    tree = {n: (TWO, TREE[n][1]) for n in ("base", "rt", "app2")}
+    with images_removed_after(new_prefix(registry), second_engine) as prefix:
+        a = write_mini(tmp_path / "a", prefix, seed_image, tree)
+        b = replace(a, folder=tmp_path / "b" / "mini")
+        shutil.copytree(a.folder, b.folder)
+        planned = stackbake(a, "matrix", "--shards", "2", "--split", "platforms")
+        assert planned.returncode == 0, planned.stderr
+        assert [(s["targets"], s["platforms"]) for s in json.loads(planned.stdout)["include"]] == [
+            (["base", "rt", "app2"], ["linux/amd64"]),
+            (["base", "rt", "app2"], ["linux/arm64"]),
+        ]
+        arm = Streaming(
+            b, "--shard", "2/2", "--split", "platforms", env={"DOCKER_HOST": second_engine}
+        )
+        try:
+            amd = build(a, "--shard", "1/2", "--split", "platforms")
+            on_b = arm.finish(420)
+        finally:
+            arm.kill()
+        assert (amd.code, on_b.code) == (0, 0), amd.explain() + on_b.explain()
+        assert set(statuses(amd).values()) == set(statuses(on_b).values()) == {"built"}
+        assert [n for n in tree if registry_has(a.tag(n))] == []
+        published = stackbake(a, "publish")
+        assert published.returncode == 0, published.stdout + published.stderr
+        env = dict(os.environ)
+        layers = {n: remote_layers(a.tag(n), env) for n in tree}
+        for name in tree:
+            assert sorted(layers[name]) == ["linux/amd64", "linux/arm64/v8"], name
+        for child, parent in (("rt", "base"), ("app2", "rt")):
+            for platform, own in layers[child].items():
+                assert own[:-1] == layers[parent][platform], (child, platform)
+        again = stackbake(a, "publish")
+        assert again.returncode == 0
+        assert again.stdout.count("already there") == 3
+
+
+def test_a_failing_shard_and_publish_moves_nothing(
+    tmp_path: Path, registry: str, seed_image: str
+) -> None:
+    tree = dict(TREE)
+    tree["app1"] = ("", "ARG REG\nFROM ${REG}/rt:1\nRUN echo @MARKER@ && exit 3\n")
+    with images_removed_after(new_prefix(registry)) as prefix:
+        h = write_mini(tmp_path, prefix, seed_image, tree)
+        (h.folder / "durations.json").write_text(json.dumps(DURATIONS))
+        first = build(h, "--shard", "1/2", *SHARD, tag="one")
+        second = build(h, "--shard", "2/2", *SHARD, tag="two")
+        assert first.code == 1, first.explain()
+        assert second.code == 0, second.explain()
+        assert statuses(first) == {"base": "built", "rt": "built", "app1": "failed"}
+        published = stackbake(h, "publish")
+        assert published.returncode == 1
+        assert published.stdout.splitlines() == [
+            "app1: not in the registry under its key on linux/amd64",
+            "held back (complete, but every target must be): base, lib, rt, app2",
+            "publish: nothing moved; build what is missing, then run publish again",
+        ]
+        assert [n for n in tree if registry_has(h.tag(n))] == []
