@@ -10,7 +10,8 @@ lock, state.py):
    (build/session.py) or alone (build/alone.py); every event applied to the run's
    record and shown as it happens; the run's own tags removed at the end.
 3. finish: durations kept for the next schedule, the summary, the reports (JSON, JUnit,
-   GitHub step summary) and the exit code.
+   GitHub step summary) and the exit code; with --atomic, when everything passed, the
+   release tags of the whole selection moved at once (build/promotion.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from orchestrator.build.alone import AloneBuilder
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.options import BuildOptions
 from orchestrator.build.plan import Plan, prepare
+from orchestrator.build.promotion import run_publish
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.runner import RetryPolicy, TargetRunner
 from orchestrator.build.session import SessionBuilder, open_session
@@ -145,7 +147,13 @@ def build(
         execute(
             plan, backend, state, record=record, on_event=display.handle, interrupted=interrupted
         )
-    return finish(plan, record, state, console, environ)
+    code = finish(plan, record, state, console, environ)
+    if not options.atomic:
+        return code
+    if code != EXIT_OK:  # a target failed: its tree keeps the release it had
+        stream.write("atomic: no release tag moved; fix what failed and build again\n")
+        return code
+    return run_publish(project, list(plan.selected), backend, partial=False, stream=stream)
 
 
 def new_record(plan: Plan, state: StateDir) -> RunRecord:

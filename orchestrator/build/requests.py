@@ -31,22 +31,29 @@ class RequestFactory:
     # caches get refs of their own, else runners of other platforms overwrite them.
     scoped: tuple[str, ...] = ()
     shared_dests: set[str] = field(default_factory=set)
+    shared_refs: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         counts: Counter[str] = Counter()
+        refs: Counter[str] = Counter()
         for t in self.hierarchy.spec.targets.values():
-            for entry in (*t.cache_from, *t.cache_to):
+            for entry in dict.fromkeys((*t.cache_from, *t.cache_to)):
                 attrs = dict(entry.attrs)
                 if entry.type == "local":
                     counts.update({attrs.get("dest") or attrs.get("src") or ""})
+                if entry.type == "registry":
+                    refs.update({attrs.get("ref", "")})
         self.shared_dests = {d for d, n in counts.items() if n > 1 and d}
+        self.shared_refs = {r for r, n in refs.items() if n > 1 and r}
 
     def target(self, name: str) -> Target:
         return self.hierarchy.spec.targets[name]
 
     def _cache(self, target: Target, entry: CacheEntry) -> str:
-        """Local cache folders are per target (parallel builds never share one); gha
-        caches get a per-target scope (else every target overwrites the same one)."""
+        """Local cache folders and registry cache refs are per target when targets share
+        one (parallel builds never share one), and registry refs per platform in a run
+        cut to some (shards of other platforms would overwrite them); gha caches get a
+        per-target scope (else every target overwrites the same one)."""
         attrs = dict(entry.attrs)
         if entry.type == "local":
             for key in ("dest", "src"):
@@ -54,8 +61,11 @@ class RequestFactory:
                     attrs[key] = f"{attrs[key].rstrip('/')}/{target.name}"
         if entry.type == "gha":
             attrs.setdefault("scope", target.name)
-        if entry.type == "registry" and self.scoped and attrs.get("ref"):
-            attrs["ref"] = platform_ref(attrs["ref"], self.scoped)
+        if entry.type == "registry" and attrs.get("ref"):
+            scope = [target.name] if attrs["ref"] in self.shared_refs else []
+            scope += sorted(p.replace("/", "-") for p in self.scoped)
+            if scope:
+                attrs["ref"] = scoped_ref(attrs["ref"], scope)
         return ",".join(f"{k}={v}" for k, v in attrs.items())
 
     def local_pins(self, name: str, digests: Mapping[str, str]) -> dict[str, str]:
@@ -231,13 +241,13 @@ def _clamped(outputs: tuple[str, ...], epoch: int | None) -> tuple[str, ...]:
     )
 
 
-def platform_ref(ref: str, platforms: Sequence[str]) -> str:
-    """A registry cache ref of its own for these platforms: `REPO/cache/app` becomes
-    `REPO/cache/app:linux-arm64`, `...:main` `...:main-linux-arm64`."""
-    slug = "_".join(sorted(p.replace("/", "-") for p in platforms))
+def scoped_ref(ref: str, scope: Sequence[str]) -> str:
+    """A registry cache ref of its own: `REPO/cache` for target app on linux/arm64
+    becomes `REPO/cache:app-linux-arm64`, `...:main` `...:main-app-linux-arm64`."""
     try:
         parsed = parse_ref(ref)
     except BadReference:
         return ref  # reported by the spec checks
+    slug = "-".join(scope)
     tag = f"{parsed.tag}-{slug}" if parsed.tag else slug
     return f"{parsed.repository}:{tag}"

@@ -99,6 +99,12 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--push", action="store_true", help="push every tag (after tests)")
     out.add_argument("--load", action="store_true", help="load into the local image store")
+    p.add_argument(
+        "--atomic",
+        action="store_true",
+        help="with --push: push by key first, and move the release tags of the whole "
+        "selection only once every target built, passed and was pushed",
+    )
     out.add_argument(
         "--output",
         action="append",
@@ -173,7 +179,9 @@ def build_options(
             no_cache=args.no_cache,
             pull=args.pull,
             builder=args.builder,
-            key_only=bool(getattr(args, "shard", None) or getattr(args, "platforms", None)),
+            key_only=bool(
+                getattr(args, "shard", None) or getattr(args, "platforms", None) or args.atomic
+            ),
         ),
         jobs=args.jobs,
         fail_fast=args.fail_fast,
@@ -186,8 +194,20 @@ def build_options(
         force=tuple(args.force),
         per_target=args.per_target,
         no_wait=args.no_wait,
+        atomic=_atomic(args),
         **_shard_options(args),
     )
+
+
+def _atomic(args: argparse.Namespace) -> bool:
+    if args.atomic and not args.push:
+        raise UsageError("--atomic moves release tags in the registry: use it with --push")
+    if args.atomic and (getattr(args, "shard", None) or getattr(args, "platforms", None)):
+        raise UsageError(
+            "--atomic is for one machine; shards and --platform builds are published "
+            "together by 'stackbake publish'"
+        )
+    return bool(args.atomic)
 
 
 def _shard_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -90,3 +90,24 @@ def test_a_failed_shard_holds_back_the_whole_tree_unless_partial(tmp_path: Path)
     assert build(project, backend) == 0
     assert publish(project, backend)[0] == 0
     assert released(backend) == sorted(RELEASE)
+
+
+def test_push_atomic_moves_every_release_tag_or_none(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.script("app2", Phase.BUILD, Script("fail"))
+    project = checkout(tmp_path)
+    out = io.StringIO()
+    opts = BuildOptions(mode=OutputMode(push=True, key_only=True), jobs=1, retries=0, atomic=True)
+    assert run_build(project, opts, backend, stream=out, interrupted=threading.Event()) == 1
+    assert "atomic: no release tag moved; fix what failed and build again\n" in out.getvalue()
+    assert released(backend) == []
+    assert len(backend.registry) == 4  # the others pushed under their keys
+    backend.script("app2", Phase.BUILD, Script())
+    out = io.StringIO()
+    assert run_build(project, opts, backend, stream=out, interrupted=threading.Event()) == 0
+    assert released(backend) == sorted(RELEASE)
+    assert sorted(built(backend)) == ["app1", "app2", "app2", "base", "lib", "rt"]
+
+
+def built(backend: FakeBackend) -> list[str]:
+    return [r.target for r in backend.requests if r.phase is Phase.BUILD]

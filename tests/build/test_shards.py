@@ -208,3 +208,28 @@ def test_a_platform_build_has_registry_caches_of_its_own(tmp_path: Path) -> None
     base = next(r for r in backend.requests if r.target == "base")
     assert base.cache_from == ("type=registry,ref=r.example/cache/base:linux-arm64",)
     assert base.cache_to == ("type=registry,ref=r.example/cache/base:main-linux-arm64,mode=max",)
+
+
+def test_a_registry_cache_ref_targets_share_gets_one_per_target(tmp_path: Path) -> None:
+    shared = '  cache_to: ["type=registry,ref=r.example/cache,mode=max"]\n'
+    write_tree(
+        tmp_path,
+        {
+            **FILES,
+            "builds.yaml": SPEC.replace(
+                '  tags: ["r.example/acme/${target}:1"]\n',
+                '  tags: ["r.example/acme/${target}:1"]\n' + shared,
+            ),
+        },
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    for platforms, suffix in (((), ""), (("linux/arm64",), "-linux-arm64")):
+        backend = FakeBackend()
+        opts = BuildOptions(mode=OutputMode(key_only=True), jobs=1, retries=0, platforms=platforms)
+        assert (
+            run_build(project, opts, backend, stream=io.StringIO(), interrupted=threading.Event())
+            == 0
+        )
+        refs = {r.target: r.cache_to for r in backend.requests}
+        assert refs["base"] == (f"type=registry,ref=r.example/cache:base{suffix},mode=max",)
+        assert refs["lib"] == (f"type=registry,ref=r.example/cache:lib{suffix},mode=max",)
