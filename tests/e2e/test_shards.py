@@ -193,3 +193,26 @@ def test_a_failing_shard_and_publish_moves_nothing(
             "publish: nothing moved; build what is missing, then run publish again",
         ]
         assert [n for n in tree if registry_has(h.tag(n))] == []
+
+
+def test_push_atomic_on_one_engine_moves_every_release_tag_or_none(
+    tmp_path: Path, registry: str, seed_image: str
+) -> None:
+    tree = {n: TREE[n] for n in ("base", "rt", "app1", "lib")}
+    failing = "ARG REG\nFROM ${REG}/rt:1\nRUN echo @MARKER@ && exit 3\n"
+    with images_removed_after(new_prefix(registry)) as prefix:
+        h = write_mini(tmp_path, prefix, seed_image, {**tree, "app1": ("", failing)})
+        first = build(h, "--push", "--atomic", tag="one")
+        assert first.code == 1, first.explain()
+        assert "atomic: no release tag moved" in first.out
+        assert [n for n in tree if registry_has(h.tag(n))] == []
+        h.dockerfile("app1").write_text(TREE["app1"][1])
+        second = build(h, "--push", "--atomic", tag="two")
+        assert second.code == 0, second.explain()
+        assert statuses(second) == {
+            "base": "up-to-date",
+            "rt": "up-to-date",
+            "lib": "up-to-date",
+            "app1": "built",
+        }
+        assert [n for n in tree if registry_has(h.tag(n))] == list(tree)
