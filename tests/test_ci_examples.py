@@ -91,7 +91,11 @@ def test_the_gitlab_pipeline_and_its_child_pipeline_are_valid(tmp_path: Path) ->
     schema_check("vendor.gitlab-ci", CI / "gitlab-ci.yml", child)
     jobs = yaml.safe_load(child.read_text(encoding="utf-8"))
     assert [k for k in jobs if k.startswith("shard ")] == ["shard 1/2", "shard 2/2"]
-    assert jobs["shard 2/2"]["needs"] == ["shard 1/2"]
+    # all at once, each waiting for its parents in the registry
+    assert [jobs[k]["needs"] for k in ("shard 1/2", "shard 2/2")] == [[], []]
+    assert jobs["shard 2/2"]["script"] == [
+        "stackbake build -f builds.yaml.example --shard 2/2 --wait 3600"
+    ]
 
 
 @pytest.mark.parametrize("name", ["github-workflow.yml", "gitlab-ci.yml", "Jenkinsfile"])

@@ -100,6 +100,7 @@ class BuildOptions:
     durations: tuple[Path, ...] = ()  # what the partition weighs (build/shards.py)
     platforms: tuple[str, ...] = ()  # --platform: build only these of each target's
     wait_s: float = 0.0  # how long a shard waits for parents other shards build
+    ordered: bool = False  # the shards of `matrix --ordered`
     atomic: bool = False  # --push --atomic: release tags move once every target passed
 
 

@@ -10,6 +10,7 @@ graph and a durations file only (execution/partition.py): the same on every mach
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class MatrixRequest:
     split: str = "targets"
     everything: bool = False  # --all: place up-to-date targets too
     durations: tuple[Path, ...] = ()  # committed durations files or reports
+    ordered: bool = False  # shards need only earlier shards (execution/partition.py)
 
 
 def read_durations(paths: Sequence[Path]) -> dict[str, float]:
@@ -109,6 +111,7 @@ def shard_work(
         request = MatrixRequest(
             options.targets, n, options.split, options.everything, options.durations
         )
+        request = dataclasses.replace(request, ordered=options.ordered)
         placed = placed_targets(
             project, request, backend, state, stream=stream, wait_s=options.retry_timeout_s
         )
@@ -131,7 +134,7 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
     h = project.hierarchy
     durations = read_durations(request.durations)
     if request.split == "targets":
-        return partition(h.dag, placed, durations, request.shards)
+        return partition(h.dag, placed, durations, request.shards, ordered=request.ordered)
     if not placed:
         return []
     bare = [n for n in placed if not h.spec.targets[n].platforms]

@@ -58,6 +58,12 @@ def add_partition_flags(p: argparse.ArgumentParser) -> None:
         "current build",
     )
     p.add_argument(
+        "--ordered",
+        action="store_true",
+        help="shards need only earlier shards (for CI that runs a job once the jobs it "
+        "needs are done, as GitLab's needs; less balanced)",
+    )
+    p.add_argument(
         "--durations",
         type=Path,
         action="append",
@@ -219,6 +225,7 @@ def _shard_options(args: argparse.Namespace) -> dict[str, Any]:
         "split": args.split,
         "everything": args.everything,
         "durations": tuple(args.durations),
+        "ordered": args.ordered,
         "platforms": tuple(args.platforms),
         "wait_s": args.wait,
     }

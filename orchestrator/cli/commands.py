@@ -91,7 +91,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
     project = _project(args)
     request = MatrixRequest(
-        tuple(args.targets), args.shards, args.split, args.everything, tuple(args.durations)
+        tuple(args.targets),
+        args.shards,
+        args.split,
+        args.everything,
+        tuple(args.durations),
+        args.ordered,
     )
     state = StateDir(project.spec.folder)
     placed = placed_targets(
@@ -101,9 +106,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     same = _spec_args(args) + list(args.targets)  # what each shard's build must repeat
     same += ["--split", args.split] if args.split != "targets" else []
     same += ["--all"] if args.everything else []
+    same += ["--ordered"] if args.ordered else []
     for path in args.durations:
         same += ["--durations", str(path)]
-    print(render_matrix(shards, args.format, same))
+    print(render_matrix(shards, args.format, same, ordered=args.ordered))
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 
 from orchestrator.execution.partition import Shard, partition, platform_partition
+from orchestrator.execution.schedule import remaining_paths
 
 TREE = [("base", "rt-a"), ("base", "rt-b"), ("rt-a", "app1"), ("rt-a", "app2"), ("rt-b", "app3")]
 
@@ -36,15 +37,27 @@ def test_the_same_graph_and_durations_give_the_same_shards() -> None:
         assert partition(dag, shuffled, dict(reversed(durations.items())), 2) == first
 
 
-def test_shards_need_only_earlier_shards_and_say_which() -> None:
+@pytest.mark.parametrize("ordered", [False, True])
+def test_shards_say_which_shards_they_need(ordered: bool) -> None:
     dag = nx.gn_graph(200, seed=7).reverse()  # a random tree, edges parent -> child
     durations = {n: float(1 + n % 7) for n in dag}
-    shards = partition(dag, list(dag), durations, 4)
+    shards = partition(dag, list(dag), durations, 4, ordered=ordered)
     where = {t: s.index for s in shards for t in s.targets}
     for s in shards:
         wanted = {where[p] for t in s.targets for p in dag.predecessors(t)} - {s.index}
         assert set(s.needs) == wanted
-        assert all(n < s.index for n in s.needs)
+    earlier = all(n < s.index for s in shards for n in s.needs)
+    assert earlier if ordered else not earlier  # free, two shards need each other here
+
+
+def test_free_shards_balance_close_to_the_bound_ordered_ones_less() -> None:
+    dag = nx.gn_graph(200, seed=7).reverse()
+    durations = {n: float(1 + n % 7) for n in dag}
+    bound = max(sum(durations.values()) / 4, *remaining_paths(dag, durations).values())
+    free = max(s.estimate_s or 0 for s in partition(dag, list(dag), durations, 4))
+    ordered = max(s.estimate_s or 0 for s in partition(dag, list(dag), durations, 4, ordered=True))
+    assert free / bound < 1.1
+    assert ordered >= free
 
 
 def test_balanced_by_durations_close_to_the_critical_path_bound() -> None:
