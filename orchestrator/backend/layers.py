@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator.backend.base import Layers
 from orchestrator.backend.engine import DEFAULT_SOCKET, local_socket
+from orchestrator.backend.manifests import platform_of
 from orchestrator.refs import normalize_platform
 
 # Where the engine's containerd listens: dockerd's own (--exec-root default), the system's.
@@ -32,8 +33,7 @@ TEMPLATE = "{{.Os}}\t{{.Architecture}}\t{{.Variant}}\t{{json .RootFS.Layers}}"
 
 
 def _platform(p: Mapping[str, Any]) -> str:
-    parts = [p.get("os", ""), p.get("architecture", ""), p.get("variant", "")]
-    return normalize_platform("/".join(x for x in parts if x))
+    return normalize_platform(platform_of(p))
 
 
 def _diff_ids(config: Mapping[str, Any]) -> tuple[str, ...]:

@@ -17,15 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from orchestrator.backend.base import RemoteImage
+from orchestrator.backend.manifests import fetch, platform_of
 from orchestrator.errors import EngineError
 from orchestrator.refs import BadReference, parse_ref
 
 LOOKUPS_AT_ONCE = 8
-
-
-def _platform(p: Mapping[str, Any]) -> str:
-    parts = [p.get("os", ""), p.get("architecture", ""), p.get("variant", "")]
-    return "/".join(x for x in parts if x)
 
 
 def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
@@ -38,13 +34,13 @@ def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
         return None
     if "manifests" in manifest:
         platforms = {
-            _platform(m.get("platform") or {}): m["digest"]
+            platform_of(m.get("platform") or {}): m["digest"]
             for m in manifest["manifests"]
             if (m.get("platform") or {}).get("os", "unknown") != "unknown"
         }
     else:
         image = inspected.get("image") or {}
-        platforms = {_platform(image): digest} if image.get("os") else {}
+        platforms = {platform_of(image): digest} if image.get("os") else {}
     return RemoteImage(str(digest), dict(sorted(platforms.items())))
 
 
@@ -87,7 +83,14 @@ def registry_host(ref: str) -> str:
 
 def _ask(ref: str, environ: Mapping[str, str]) -> tuple[RemoteImage | None, str]:
     """One lookup: (the image, "") when found, (None, "") when absent, (None, why) when
-    the registry did not answer. No docker client or no buildx plugin: EngineError."""
+    the registry did not answer. No docker client or no buildx plugin: EngineError.
+    Straight from the registry's HTTP API where it needs no login (backend/manifests.py),
+    else through imagetools."""
+    fast = fetch(ref)
+    if isinstance(fast, RemoteImage):
+        return fast, ""
+    if fast is False:
+        return None, ""
     try:
         done = subprocess.run(
             ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .}}"],

@@ -29,7 +29,7 @@ from typing import IO
 
 from rich.console import Console
 
-from orchestrator.backend.base import Backend
+from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.lockfile import Lock
 from orchestrator.build.alone import AloneBuilder
 from orchestrator.build.lineage import Lineage
@@ -118,13 +118,14 @@ def build(
     """The three phases, in a folder whose run lock the caller holds."""
     environ = os.environ if environ is None else environ
     elsewhere: frozenset[str] = frozenset()
+    known: dict[str, RemoteImage | None] = {}
     if options.shard is not None or options.platforms:
         work = shard_work(project, options, backend, state, stream)
         if not work.targets:
             which = f"shard {work.shard.label}" if work.shard else "this run"
             stream.write(f"{which}: nothing to build\n")
             return EXIT_OK
-        project = work.project
+        project, known = work.project, work.known
         options = dataclasses.replace(options, targets=work.targets, platforms=work.platforms)
         if work.shard is not None:  # their parents: built by other shards, or published
             ancestors = select(project.hierarchy, list(work.targets))
@@ -138,6 +139,7 @@ def build(
         environ=environ,
         lock=lock,
         elsewhere=elsewhere,
+        known=known,
     )
     console = Console(file=stream, highlight=False)
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"

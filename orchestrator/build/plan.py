@@ -11,7 +11,7 @@ from typing import IO
 
 import networkx as nx
 
-from orchestrator.backend.base import Backend
+from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.lockfile import Lock
 from orchestrator.bases.resolution import complete_lock
 from orchestrator.build.labels import Provenance
@@ -56,6 +56,7 @@ def prepare(
     environ: Mapping[str, str],
     lock: Lock | None = None,
     elsewhere: frozenset[str] = frozenset(),
+    known: dict[str, RemoteImage | None] | None = None,
 ) -> Plan:
     """Selection, checks, the lock, keys and freshness, the engine's pre-flight when
     something builds, and how each target builds. `lock`: the base digests to pin to
@@ -79,6 +80,7 @@ def prepare(
         state,
         locked=locked,
         likely=lambda: backend.warm(options.mode.builder, pins=not options.mode.pushes),
+        known=known,
     )
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
@@ -155,10 +157,11 @@ def freshness(
     *,
     locked: Mapping[str, str],
     likely: Callable[[], None] | None = None,
+    known: dict[str, RemoteImage | None] | None = None,
 ) -> Freshness:
     """Keys of the selection and which are up to date where this run publishes (for
     build and `refresh --dry-run` alike). `likely`: called early when something will
-    probably build."""
+    probably build. `known`: registry answers this run has already (a shard's)."""
     return assess(
         h,
         selected,
@@ -169,6 +172,8 @@ def freshness(
         locked=locked,
         likely=likely,
         wait_s=options.retry_timeout_s,
+        release=not options.mode.key_only,  # a run that moves none: no need to know them
+        known=known,
     )
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from orchestrator.backend.base import Backend
+from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.resolution import complete_lock
 from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.build.plan import check_outputs
@@ -78,8 +78,10 @@ def placed_targets(
     *,
     stream: IO[str],
     wait_s: float,
+    known: dict[str, RemoteImage | None] | None = None,
 ) -> list[str]:
-    """The selection, less the targets already published under their current key."""
+    """The selection, less the targets already published under their current key.
+    `known`: the registry's answers, kept for the build that follows."""
     h = project.hierarchy
     selected = select(h, list(request.targets))
     check_outputs(h, selected, OutputMode(push=True))  # a shard pushes: tags needed
@@ -87,7 +89,15 @@ def placed_targets(
         return selected
     locked = complete_lock(h, backend, selected, stream).digests()
     fresh = assess(
-        h, selected, backend, state, forced={}, remote=True, locked=locked, wait_s=wait_s
+        h,
+        selected,
+        backend,
+        state,
+        forced={},
+        remote=True,
+        locked=locked,
+        wait_s=wait_s,
+        known=known,
     )
     return [n for n in selected if not fresh.published(h, n)]
 
@@ -98,6 +108,9 @@ class ShardWork:
     targets: tuple[str, ...]  # what the shard builds (their parents come from others)
     shard: Shard | None = None
     platforms: tuple[str, ...] = ()  # the platforms it is cut to (none: all)
+    # What the registry said while the shards were worked out: the build's own look at
+    # it asks only for the rest (a shard's no-op is mostly registry lookups).
+    known: dict[str, RemoteImage | None] = field(default_factory=dict)
 
 
 def shard_work(
@@ -106,6 +119,7 @@ def shard_work(
     """What `build --shard K/N` (or `--platform`) builds: shard K of the partition
     `matrix` prints for the same selection and durations, on its platforms."""
     mine, platforms, shard = list(options.targets), options.platforms, None
+    known: dict[str, RemoteImage | None] = {}
     if options.shard is not None:
         k, n = options.shard
         request = MatrixRequest(
@@ -113,7 +127,13 @@ def shard_work(
         )
         request = dataclasses.replace(request, ordered=options.ordered)
         placed = placed_targets(
-            project, request, backend, state, stream=stream, wait_s=options.retry_timeout_s
+            project,
+            request,
+            backend,
+            state,
+            stream=stream,
+            wait_s=options.retry_timeout_s,
+            known=known,
         )
         shards = shards_of(project, placed, request)
         shard = shards[k - 1] if k <= len(shards) else Shard(k, n, ())
@@ -127,7 +147,7 @@ def shard_work(
                 have = ", ".join(project.spec.targets[name].platforms) or "the host's"
                 stream.write(f"{name}: not built here: its platforms are {have}\n")
         project, mine = cut, [n for n in mine if n in cut.spec.targets]
-    return ShardWork(project, tuple(mine), shard, tuple(platforms))
+    return ShardWork(project, tuple(mine), shard, tuple(platforms), known)
 
 
 def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -> list[Shard]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.backend.base import Backend, ImageInfo
+from orchestrator.backend.base import Backend, ImageInfo, RemoteImage
 from orchestrator.freshness.keys import KEY_LABEL, HashCache, KeyInputs, compute_keys, explain
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.naming import image_names, key_tag
@@ -118,6 +118,8 @@ def assess(
     locked: Mapping[str, str] | None = None,
     likely: Callable[[], None] | None = None,
     wait_s: float = 0.0,
+    release: bool = True,
+    known: dict[str, RemoteImage | None] | None = None,
 ) -> Freshness:
     """Keys of `names` (and their parents), and which of them already have an image:
     in the local store, or with `remote` in the registry the run pushes to. `locked`:
@@ -125,7 +127,10 @@ def assess(
     images are looked up when a target will probably build (forced, or its key is not
     the one of its last build here). `wait_s`: how long a registry that does not answer
     is asked again before the run gives up (RegistryUnreachable): it must not count as
-    "nothing there", which would rebuild everything only to fail every push."""
+    "nothing there", which would rebuild everything only to fail every push.
+    `release`: look up the release tags too (a run that moves them, or `publish`).
+    `known`: what the registry said moments ago in this run (ref -> image, None when
+    absent), asked only for the rest and kept up to date."""
     inputs = compute_keys(h, names, HashCache.of(state), locked)
     last = {n: recorded(state, n) for n in names}
     if likely is not None and (
@@ -136,8 +141,8 @@ def assess(
     fresh = Freshness(inputs, {}, dict(forced), state.root, remote=remote, recorded=last)
     if remote:
         keyed = {n: key_tag(h.spec.targets[n], inputs[n].key) for n in names if n not in forced}
-        wanted = [*keyed.values(), *(t for n in keyed for t in tags[n])]
-        found = backend.lookup(wanted, wait_s=wait_s)
+        wanted = [*keyed.values(), *(t for n in keyed for t in tags[n] if release)]
+        found = _lookup(backend, wanted, wait_s, {} if known is None else known)
         digests = {ref: image.digest for ref, image in found.items()}
         images = {t: ImageInfo(d) for t, d in digests.items()}
         current = {n: digests[ref] for n, ref in keyed.items() if ref in digests}
@@ -151,6 +156,15 @@ def assess(
                 current[name] = info.digest
                 break
     return _hold(h, dataclasses.replace(fresh, images=images, up_to_date=current))
+
+
+def _lookup(
+    backend: Backend, refs: list[str], wait_s: float, known: dict[str, RemoteImage | None]
+) -> dict[str, RemoteImage]:
+    asked = [r for r in dict.fromkeys(refs) if r not in known]
+    found = backend.lookup(asked, wait_s=wait_s) if asked else {}
+    known.update({r: found.get(r) for r in asked})
+    return {r: image for r in refs if (image := known[r]) is not None}
 
 
 def _hold(h: Hierarchy, fresh: Freshness) -> Freshness:
