@@ -10,8 +10,9 @@ model     the partition of `stackbake matrix` on synthetic 200-target hierarchie
 engines   the benchmark tree (benchmarks/generate.py) split over this host's engine
           and the second one (scripts/second-engine.sh), both shards at once and
           pushing to the shared registry, next to one `docker buildx bake` of the same
-          tree on one engine: RUN steps executed (not cached) and targets built twice
-          (must be 0), then a shard run again (nothing to build: its wall time).
+          tree on one engine, all cold (a base file no earlier run had, so nothing is
+          pruned): RUN steps executed (not cached) and targets built twice (must be
+          0), then a shard run again (nothing to build: its wall time).
 
 Results: a table on stdout, benchmarks/results/shards-<date>.json.
 """
@@ -91,21 +92,25 @@ def model(seeds: int) -> list[dict[str, Any]]:
     return rows
 
 
-STEP = re.compile(r"^(?:\[[^\]]+\] )?#(\d+) (\[.*)$")
+STEP = re.compile(r"^(?:\[[^\]]+\] )?#(\d+) \[([^\]]*)\] (.*)$")
 END = re.compile(r"^(?:\[[^\]]+\] )?#(\d+) (DONE|CACHED)")
+PLATFORM = re.compile(r"\b(linux/[a-z0-9]+(?:/v\d)?)\b")
 
 
-def executed_runs(lines: list[str]) -> int:
-    """RUN steps that ran (DONE, not CACHED) in BuildKit's plain progress."""
-    names: dict[str, str] = {}
-    done = 0
-    for line in lines:
-        if m := STEP.match(line):
-            names.setdefault(m.group(1), m.group(2))
-        elif (m := END.match(line)) and m.group(2) == "DONE" and "RUN " in names.get(m[1], ""):
-            done += 1
-            names[m.group(1)] = ""  # once per vertex
-    return done
+def executed_runs(logs: list[list[str]]) -> int:
+    """RUN steps that ran (DONE, not CACHED) in BuildKit's plain progress, each counted
+    once however many logs show it: known by its platform and its command (bake shows a
+    parent's steps in its children's logs too)."""
+    ran: set[tuple[str, str]] = set()
+    for lines in logs:
+        names: dict[str, tuple[str, str]] = {}
+        for line in lines:
+            if (m := STEP.match(line)) and m[3].startswith("RUN "):
+                platform = PLATFORM.search(m[2])
+                names.setdefault(m[1], (platform[1] if platform else "", m[3]))
+            elif (m := END.match(line)) and m[2] == "DONE" and m[1] in names:
+                ran.add(names[m[1]])
+    return len(ran)
 
 
 def stackbake(folder: Path, *args: str, host: str | None = None) -> tuple[int, float, str]:
@@ -126,7 +131,7 @@ def engines(work_seconds: float) -> dict[str, Any]:
     registry = os.environ.get("STACKBAKE_REGISTRY", "localhost:5000")
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="shards-bench-") as tmp:
-        root = Path(tmp)
+        root, cold = Path(tmp), uuid.uuid4().hex
         for name in ("a", "b", "bake"):
             cfg = generate.Config(
                 work_seconds=work_seconds,
@@ -135,7 +140,12 @@ def engines(work_seconds: float) -> dict[str, Any]:
             if name == "b":  # the second runner's checkout: the same tree as a
                 cfg = json.loads((root / "a/tree.json").read_text())["config"]
                 cfg = generate.Config(**{**cfg, "platforms": tuple(cfg["platforms"])})
-            generate.generate(root / name, cfg)
+            tree = generate.generate(root / name, cfg)
+            # Cold, without pruning the engine's cache: a base file no earlier run had
+            # (the same in both checkouts of the shards), so no step below it is cached.
+            marker = cold if name != "bake" else uuid.uuid4().hex
+            with (root / name / tree["base_file"]).open("a", encoding="utf-8") as f:
+                f.write(f"cold {marker}\n")
         shard = ["build", "--push", "--progress", "plain", "--wait", "900"]
 
         def run(k: int) -> tuple[int, float, str]:
@@ -153,9 +163,7 @@ def engines(work_seconds: float) -> dict[str, Any]:
             mine = [t["name"] for t in report["targets"] if t["status"] == "built"]
             built += mine
             logs = [
-                line
-                for f in (folder / ".stackbake/logs").glob("*.log")
-                for line in f.read_text().splitlines()
+                log.read_text().splitlines() for log in (folder / ".stackbake/logs").glob("*.log")
             ]
             out[f"shard_{k}"] = {
                 "exit": code,
@@ -178,7 +186,7 @@ def engines(work_seconds: float) -> dict[str, Any]:
         out["bake"] = {
             "exit": bake.returncode,
             "seconds": round(time.monotonic() - start, 1),
-            "runs_executed": executed_runs(bake.stderr.splitlines()),
+            "runs_executed": executed_runs([bake.stderr.splitlines()]),
         }
     return out
 

@@ -47,6 +47,12 @@ class Builder(Protocol):
     ) -> BuildResult: ...
 
 
+# How often, at most, a shard asks the registry for a parent another shard builds: a
+# lookup costs milliseconds (backend/manifests.py), and a parent found late delays every
+# target below it.
+POLL_CAP_S = 2.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Transient errors are retried while the phase's time budget lasts (`timeout_s`
@@ -205,7 +211,7 @@ class TargetRunner:
 
     def _from_elsewhere(self, name: str, on_line: OnLine, cancel: CancelToken) -> Outcome:
         """A parent another shard builds: its image, by its key tag in the registry, once
-        it is there (asked again, less and less often, for up to --wait seconds)."""
+        it is there (asked again every second or two, for up to --wait seconds)."""
         fresh, target = self.plan.fresh, self.factory.target(name)
         keyed = key_tag(target, fresh.key(name))
         since, delay, limit = self.retry.now(), 1.0, self.plan.options.wait_s
@@ -225,7 +231,7 @@ class TargetRunner:
             on_line(f"waiting for {keyed} from another shard ({waited:.0f} s of {limit:.0f} s)")
             if cancel.event.wait(min(delay, limit - waited)):
                 return Outcome(Status(Kind.CANCELLED, Phase.WAIT, "cancelled"), None, 1)
-            delay = min(delay * 1.5, 10.0)
+            delay = min(delay * 1.5, POLL_CAP_S)
 
     def _in_registry(self, ref: str) -> str | None:
         image = self.backend.lookup([ref], wait_s=self.retry.timeout_s).get(ref)
