@@ -12,6 +12,7 @@ never handles a credential here.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -87,5 +88,5 @@ def fetch(ref: str) -> RemoteImage | bool | None:
         if status != 200 or not image.get("os"):
             return None
         return RemoteImage(digest, {platform_of(image): digest})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # refused, reset, not JSON: imagetools, with its retries
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException):
+        return None  # refused, reset, cut short, not JSON: imagetools, with its retries

@@ -119,13 +119,14 @@ def build(
     environ = os.environ if environ is None else environ
     elsewhere: frozenset[str] = frozenset()
     known: dict[str, RemoteImage | None] = {}
+    published: dict[str, str] = {}
     if options.shard is not None or options.platforms:
         work = shard_work(project, options, backend, state, stream)
         if not work.targets:
             which = f"shard {work.shard.label}" if work.shard else "this run"
             stream.write(f"{which}: nothing to build\n")
             return EXIT_OK
-        project, known = work.project, work.known
+        project, known, published = work.project, work.known, work.published
         options = dataclasses.replace(options, targets=work.targets, platforms=work.platforms)
         if work.shard is not None:  # their parents: built by other shards, or published
             ancestors = select(project.hierarchy, list(work.targets))
@@ -140,6 +141,7 @@ def build(
         lock=lock,
         elsewhere=elsewhere,
         known=known,
+        published=published,
     )
     console = Console(file=stream, highlight=False)
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"

@@ -3,6 +3,7 @@ what will build and how, with nothing built yet. Bad input ends here (exit 2).""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,11 +58,14 @@ def prepare(
     lock: Lock | None = None,
     elsewhere: frozenset[str] = frozenset(),
     known: dict[str, RemoteImage | None] | None = None,
+    published: Mapping[str, str] | None = None,
 ) -> Plan:
     """Selection, checks, the lock, keys and freshness, the engine's pre-flight when
     something builds, and how each target builds. `lock`: the base digests to pin to
     (default: builds.lock, completed with the bases missing from it). `elsewhere`:
-    selected targets other shards build, taken from the registry."""
+    selected targets other shards build, taken from the registry; `published`: those
+    published already (target -> digest), their children pinned to that image (a
+    per-platform shard's own keys of them were never pushed)."""
     h = project.hierarchy
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(h, selected, options.mode)
@@ -82,6 +86,9 @@ def prepare(
         likely=lambda: backend.warm(options.mode.builder, pins=not options.mode.pushes),
         known=known,
     )
+    given = {n: d for n, d in (published or {}).items() if n in elsewhere}
+    if given:
+        fresh = dataclasses.replace(fresh, up_to_date={**fresh.up_to_date, **given})
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
     building = [n for n in selected if n not in fresh.up_to_date and n not in elsewhere]

@@ -7,9 +7,11 @@ shards and per-platform builds pushed under their key tags.
 2. refuse: with one target incomplete (or built on an incomplete one), nothing moves
    (`--partial`: everything else that is complete moves), and the targets held back
    are named.
-3. move: the per-platform images merged into one index under the whole key tag, then the
-   release tags copied from it, registry side. Targets already published are left as
-   they are, so a publish run again after a fix does only what is left.
+3. move: every target's per-platform images merged into one index under its whole key
+   tag first (key tags only: nothing a user pulls changes), then the release tags
+   copied from it, registry side, parents first, stopping at the first that fails (and
+   saying what moved). Targets already published are left as they are, so a publish run
+   again after a fix does only what is left.
 """
 
 from __future__ import annotations
@@ -121,28 +123,43 @@ def run_publish(
             stream.write(f"held back (complete, but every target must be): {', '.join(ready)}\n")
         stream.write("publish: nothing moved; build what is missing, then run publish again\n")
         return EXIT_FAILED
-    failed = [n for n in ready if not _move(project, n, found[n], backend, stream)]
-    return EXIT_FAILED if held or failed else EXIT_OK
+    if not all(_merged(n, found[n], backend, stream) for n in ready):
+        stream.write("publish: nothing moved; run publish again\n")
+        return EXIT_FAILED
+    for index, name in enumerate(ready):  # parents first: a child never moves alone
+        if not _move(project, name, found[name], backend, stream):
+            moved, left = ready[:index], ready[index + 1 :]
+            stream.write(
+                f"publish: stopped at {name}; moved before it: {', '.join(moved) or 'none'}; "
+                f"not moved: {', '.join(left) or 'none'}; run publish again\n"
+            )
+            return EXIT_FAILED
+    return EXIT_FAILED if held else EXIT_OK
+
+
+def _quiet(text: str) -> None:
+    """imagetools' progress: its failures say enough."""
+
+
+def _merged(name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
+    """The whole key tag, made from the per-platform images where it is missing: only
+    key tags, so nothing a user pulls has changed yet."""
+    if f.digest is not None:
+        return True
+    merged = backend.merge(list(f.parts.values()), f.whole, _quiet, CancelToken())
+    if not merged.ok:
+        stream.write(f"{name}: merging {', '.join(f.parts)} failed: {merged.reason}\n")
+    return merged.ok
 
 
 def _move(project: Project, name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
-    """The target's release tags onto its image (merged first from its platforms')."""
-    target, cancel = project.spec.targets[name], CancelToken()
-
-    def line(text: str) -> None:  # imagetools' progress: its failures say enough
-        pass
-
-    if f.digest is None:
-        merged = backend.merge(list(f.parts.values()), f.whole, line, cancel)
-        if not merged.ok:
-            stream.write(f"{name}: merging {', '.join(f.parts)} failed: {merged.reason}\n")
-            return False
-    tags = list(image_names(target))
+    """The target's release tags onto the image of its whole key tag."""
+    tags = list(image_names(project.spec.targets[name]))
     current = backend.lookup([f.whole, *tags])
     digest = current[f.whole].digest if f.whole in current else f.digest
     moving = [t for t in tags if t not in current or current[t].digest != digest]
     if moving:
-        copied = backend.copy(f.whole, moving, line, cancel)
+        copied = backend.copy(f.whole, moving, _quiet, CancelToken())
         if not copied.ok:
             stream.write(f"{name}: moving {', '.join(moving)} failed: {copied.reason}\n")
             return False

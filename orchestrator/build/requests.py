@@ -34,15 +34,14 @@ class RequestFactory:
     shared_refs: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        counts: Counter[str] = Counter()
-        refs: Counter[str] = Counter()
+        counts: Counter[str] = Counter()  # local folder -> targets using it
+        refs: Counter[str] = Counter()  # registry cache ref -> targets using it
         for t in self.hierarchy.spec.targets.values():
-            for entry in dict.fromkeys((*t.cache_from, *t.cache_to)):
-                attrs = dict(entry.attrs)
-                if entry.type == "local":
-                    counts.update({attrs.get("dest") or attrs.get("src") or ""})
-                if entry.type == "registry":
-                    refs.update({attrs.get("ref", "")})
+            entries = [dict(e.attrs) | {"": e.type} for e in (*t.cache_from, *t.cache_to)]
+            counts.update(
+                {a.get("dest") or a.get("src") or "" for a in entries if a[""] == "local"}
+            )
+            refs.update({a.get("ref", "") for a in entries if a[""] == "registry"})
         self.shared_dests = {d for d, n in counts.items() if n > 1 and d}
         self.shared_refs = {r for r, n in refs.items() if n > 1 and r}
 

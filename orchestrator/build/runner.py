@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from orchestrator.backend.base import Backend, BuildResult, OnLine
+from orchestrator.backend.registry import RegistryUnreachable
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.plan import Plan
 from orchestrator.build.publish import Publication
@@ -234,7 +235,12 @@ class TargetRunner:
             delay = min(delay * 1.5, POLL_CAP_S)
 
     def _in_registry(self, ref: str) -> str | None:
-        image = self.backend.lookup([ref], wait_s=self.retry.timeout_s).get(ref)
+        """The digest `ref` names now; a registry that does not answer is "not yet"
+        (the wait goes on, and can be cancelled between two questions)."""
+        try:
+            image = self.backend.lookup([ref]).get(ref)
+        except RegistryUnreachable:
+            return None
         return image.digest if image else None
 
     def _up_to_date(self, name: str, on_line: OnLine, cancel: CancelToken) -> Outcome:

@@ -27,6 +27,7 @@ from orchestrator.freshness.uptodate import assess
 from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.restrict import restrict_platforms
 from orchestrator.hierarchy.selection import select
+from orchestrator.refs import normalize_platform
 from orchestrator.state import StateDir
 
 
@@ -79,14 +80,15 @@ def placed_targets(
     stream: IO[str],
     wait_s: float,
     known: dict[str, RemoteImage | None] | None = None,
-) -> list[str]:
-    """The selection, less the targets already published under their current key.
-    `known`: the registry's answers, kept for the build that follows."""
+) -> Placement:
+    """The selection, less the targets already published under their current key (and
+    not built on a placed one). `known`: the registry's answers, kept for the build
+    that follows."""
     h = project.hierarchy
     selected = select(h, list(request.targets))
     check_outputs(h, selected, OutputMode(push=True))  # a shard pushes: tags needed
     if request.everything:
-        return selected
+        return Placement(selected)
     locked = complete_lock(h, backend, selected, stream).digests()
     fresh = assess(
         h,
@@ -99,7 +101,20 @@ def placed_targets(
         wait_s=wait_s,
         known=known,
     )
-    return [n for n in selected if not fresh.published(h, n)]
+    placed: set[str] = set()
+    for name in selected:  # parents first: a child is placed while its parent is
+        if not fresh.published(h, name) or any(p in placed for p in h.parents(name)):
+            placed.add(name)
+    published = {n: fresh.up_to_date[n] for n in selected if n not in placed}
+    return Placement([n for n in selected if n in placed], published)
+
+
+@dataclass(frozen=True)
+class Placement:
+    placed: list[str]  # what the shards build, in build order
+    # The others: published under their current key (target -> digest), for the shards'
+    # children to be pinned to, whatever platforms a shard builds.
+    published: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,7 @@ class ShardWork:
     # What the registry said while the shards were worked out: the build's own look at
     # it asks only for the rest (a shard's no-op is mostly registry lookups).
     known: dict[str, RemoteImage | None] = field(default_factory=dict)
+    published: dict[str, str] = field(default_factory=dict)  # see Placement
 
 
 def shard_work(
@@ -120,13 +136,14 @@ def shard_work(
     `matrix` prints for the same selection and durations, on its platforms."""
     mine, platforms, shard = list(options.targets), options.platforms, None
     known: dict[str, RemoteImage | None] = {}
+    published: dict[str, str] = {}
     if options.shard is not None:
         k, n = options.shard
         request = MatrixRequest(
             options.targets, n, options.split, options.everything, options.durations
         )
         request = dataclasses.replace(request, ordered=options.ordered)
-        placed = placed_targets(
+        placement = placed_targets(
             project,
             request,
             backend,
@@ -135,7 +152,8 @@ def shard_work(
             wait_s=options.retry_timeout_s,
             known=known,
         )
-        shards = shards_of(project, placed, request)
+        shards = shards_of(project, placement.placed, request)
+        published = placement.published
         shard = shards[k - 1] if k <= len(shards) else Shard(k, n, ())
         mine, platforms = list(shard.targets), shard.platforms or platforms
     else:
@@ -147,7 +165,8 @@ def shard_work(
                 have = ", ".join(project.spec.targets[name].platforms) or "the host's"
                 stream.write(f"{name}: not built here: its platforms are {have}\n")
         project, mine = cut, [n for n in mine if n in cut.spec.targets]
-    return ShardWork(project, tuple(mine), shard, tuple(platforms), known)
+    published = {t: d for t, d in published.items() if t in project.spec.targets}
+    return ShardWork(project, tuple(mine), shard, tuple(platforms), known, published)
 
 
 def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -> list[Shard]:
@@ -165,8 +184,8 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
             "--split targets"
         )
     platforms: dict[str, float] = {}
-    for name in placed:
-        own = h.spec.targets[name].platforms
+    for name in placed:  # linux/arm64 and linux/arm64/v8 are one platform
+        own = sorted({normalize_platform(p) for p in h.spec.targets[name].platforms})
         for platform in own:
             platforms[platform] = platforms.get(platform, 0.0) + durations.get(name, 1.0) / len(own)
     if request.shards > len(platforms):
@@ -176,5 +195,7 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
             f"({', '.join(sorted(platforms))}); use --shards {len(platforms)} or "
             "--split targets"
         )
-    targets: Mapping[str, tuple[str, ...]] = {n: h.spec.targets[n].platforms for n in placed}
+    targets: Mapping[str, tuple[str, ...]] = {
+        n: tuple(normalize_platform(p) for p in h.spec.targets[n].platforms) for n in placed
+    }
     return platform_partition(platforms, targets, request.shards)

@@ -220,6 +220,11 @@ def _shard_options(args: argparse.Namespace) -> dict[str, Any]:
     """`build`'s shard flags (refresh has none)."""
     if not hasattr(args, "shard"):
         return {}
+    if args.shard and (args.with_dependents or args.changed_since is not None):
+        raise UsageError(
+            "--shard builds its part of the matrix's selection: give it the matrix's "
+            "targets, without --with-dependents or --changed-since"
+        )
     return {
         "shard": args.shard,
         "split": args.split,

@@ -99,10 +99,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         args.ordered,
     )
     state = StateDir(project.spec.folder)
-    placed = placed_targets(
+    placement = placed_targets(
         project, request, BuildxBackend(), state, stream=sys.stderr, wait_s=args.retry_timeout
     )
-    shards = shards_of(project, placed, request)
+    shards = shards_of(project, placement.placed, request)
     same = _spec_args(args) + list(args.targets)  # what each shard's build must repeat
     same += ["--split", args.split] if args.split != "targets" else []
     same += ["--all"] if args.everything else []

@@ -19,8 +19,11 @@ def restrict_platforms(project: Project, platforms: Sequence[str]) -> Project:
     spec, h = project.spec, project.hierarchy
     targets = {}
     for name, target in spec.targets.items():
-        have = target.platforms or (host_platform(),)
-        kept = tuple(p for p in have if normalize_platform(p) in wanted)
+        if not target.platforms:  # the host's: kept as it is (its key unchanged)
+            if normalize_platform(host_platform()) in wanted:
+                targets[name] = target
+            continue
+        kept = tuple(p for p in target.platforms if normalize_platform(p) in wanted)
         if kept:
             targets[name] = dataclasses.replace(target, platforms=kept)
     if not targets:

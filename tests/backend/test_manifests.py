@@ -39,6 +39,13 @@ ROUTES = {
 
 class Registry(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path == "/v2/acme/cut/manifests/1":  # a body cut short
+            self.send_response(200)
+            self.send_header("Docker-Content-Digest", "sha256:" + "3" * 64)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"manifests": [')
+            return
         status, body, digest = ROUTES.get(self.path, (404, {"errors": []}, ""))
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -76,6 +83,10 @@ def test_a_single_manifest_has_its_config_platform(served: str) -> None:
 def test_absent_is_false_and_a_login_is_for_imagetools(served: str) -> None:
     assert fetch(f"{served}/acme/nothing:1") is False
     assert fetch(f"{served}/acme/private:1") is None
+
+
+def test_a_body_cut_short_is_for_imagetools(served: str) -> None:
+    assert fetch(f"{served}/acme/cut:1") is None
 
 
 def test_nothing_listening_and_docker_hub_are_for_imagetools() -> None:

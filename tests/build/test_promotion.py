@@ -7,6 +7,7 @@ import io
 import threading
 from pathlib import Path
 
+from orchestrator.backend.base import BuildResult
 from orchestrator.backend.fake import FakeBackend, Script
 from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.build.pipeline import run_build
@@ -111,3 +112,25 @@ def test_push_atomic_moves_every_release_tag_or_none(tmp_path: Path) -> None:
 
 def built(backend: FakeBackend) -> list[str]:
     return [r.target for r in backend.requests if r.phase is Phase.BUILD]
+
+
+def test_a_copy_failing_midway_stops_before_the_children_and_says_what_moved(
+    tmp_path: Path,
+) -> None:
+    class Failing(FakeBackend):
+        def copy(self, source, tags, on_line, cancel):  # type: ignore[no-untyped-def]
+            if any("/rt:" in t for t in tags):
+                return BuildResult(False, reason="denied")
+            return super().copy(source, tags, on_line, cancel)
+
+    backend = Failing()
+    project = checkout(tmp_path)
+    assert build(project, backend) == 0
+    code, out = publish(project, backend)
+    assert code == 1
+    assert released(backend) == ["r.example/acme/base:1", "r.example/acme/lib:1"]
+    assert out.splitlines()[-2:] == [
+        "rt: moving r.example/acme/rt:1 failed: denied",
+        "publish: stopped at rt; moved before it: base, lib; not moved: app1, app2; run "
+        "publish again",
+    ]

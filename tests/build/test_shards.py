@@ -81,7 +81,7 @@ def test_the_matrix_follows_the_graph_and_the_durations(tmp_path: Path) -> None:
     placed = placed_targets(
         project, request, FakeBackend(), StateDir(tmp_path), stream=io.StringIO(), wait_s=0
     )
-    shards = shards_of(project, placed, request)
+    shards = shards_of(project, placed.placed, request)
     assert [(s.targets, s.needs, s.estimate_s) for s in shards] == [
         (("base", "rt", "app1"), (), 3.0),
         (("lib", "app2"), (1,), 3.0),
@@ -233,3 +233,51 @@ def test_a_registry_cache_ref_targets_share_gets_one_per_target(tmp_path: Path) 
         refs = {r.target: r.cache_to for r in backend.requests}
         assert refs["base"] == (f"type=registry,ref=r.example/cache:base{suffix},mode=max",)
         assert refs["lib"] == (f"type=registry,ref=r.example/cache:lib{suffix},mode=max",)
+
+
+def test_one_target_reading_and_writing_one_registry_cache_keeps_its_ref(tmp_path: Path) -> None:
+    own = (
+        '  cache_from: ["type=registry,ref=r.example/cache/${target}"]\n'
+        '  cache_to: ["type=registry,ref=r.example/cache/${target},mode=max"]\n'
+    )
+    tags = '  tags: ["r.example/acme/${target}:1"]\n'
+    write_tree(tmp_path, {**FILES, "builds.yaml": SPEC.replace(tags, tags + own)})
+    backend = FakeBackend()
+    opts = BuildOptions(jobs=1, retries=0)
+    project = load_project(None, cwd=tmp_path, environ={})
+    assert (
+        run_build(project, opts, backend, stream=io.StringIO(), interrupted=threading.Event()) == 0
+    )
+    base = next(r for r in backend.requests if r.target == "base")
+    assert base.cache_from == ("type=registry,ref=r.example/cache/base",)
+    assert base.cache_to == ("type=registry,ref=r.example/cache/base,mode=max",)
+
+
+def test_platform_shards_pin_published_parents_to_their_published_image(tmp_path: Path) -> None:
+    from orchestrator.build.promotion import run_publish
+
+    backend = FakeBackend()
+    project = checkout(tmp_path)
+    whole = BuildOptions(mode=OutputMode(key_only=True), jobs=1, retries=0)
+    assert (
+        run_build(project, whole, backend, stream=io.StringIO(), interrupted=threading.Event()) == 0
+    )
+    assert run_publish(project, [], backend, partial=False, stream=io.StringIO()) == 0
+    (tmp_path / "app2/Dockerfile").write_text("FROM r.example/acme/rt:1\nRUN true\n")
+    project = load_project(None, cwd=tmp_path, environ={})
+    for k, engine in ((1, "a"), (2, "b")):
+        shard = FakeBackend(engine=engine, registry=backend.registry, platforms=backend.platforms)
+        opts = BuildOptions(
+            mode=OutputMode(key_only=True), jobs=1, retries=0, shard=(k, 2), split="platforms"
+        )
+        out = io.StringIO()
+        assert run_build(project, opts, shard, stream=out, interrupted=threading.Event()) == 0, (
+            out.getvalue()
+        )
+        (app2,) = [r for r in shard.requests if r.phase is Phase.BUILD]
+        rt = backend.registry["r.example/acme/rt:1"]
+        assert app2.target == "app2"
+        assert app2.contexts == {"r.example/acme/rt:1": f"docker-image://r.example/acme/rt@{rt}"}
+    out = io.StringIO()
+    assert run_publish(project, [], backend, partial=False, stream=out) == 0, out.getvalue()
+    assert out.getvalue().count("already there") == 4

@@ -284,3 +284,45 @@ def test_internal_error_exit_3_with_traceback_in_a_log(
     assert "Traceback" not in result.err
     log = Path(result.err.split(" is in ", 1)[1].split(" (please", 1)[0])
     assert "ZeroDivisionError" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["build", "--shard", "1/2", "--with-dependents"],
+            "error: --shard builds its part of the matrix's selection: give it the matrix's "
+            "targets, without --with-dependents or --changed-since\n",
+        ),
+        (
+            ["build", "--atomic"],
+            "error: --atomic moves release tags in the registry: use it with --push\n",
+        ),
+        (
+            ["build", "--push", "--atomic", "--platform", "linux/arm64"],
+            "error: --atomic is for one machine; shards and --platform builds are published "
+            "together by 'stackbake publish'\n",
+        ),
+    ],
+)
+def test_shard_flags_that_do_not_go_together(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    write_tree(
+        tmp_path,
+        {"builds.yaml": "version: 1\ntargets:\n  a: {context: .}\n", "Dockerfile": "FROM alpine\n"},
+    )
+    result = run_cli(args, tmp_path, capsys, monkeypatch)
+    assert (result.code, result.err) == (2, message)
+
+
+def test_a_shard_k_above_n_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_cli(["build", "--shard", "3/2"], tmp_path, capsys, monkeypatch)
+    assert result.code == 2
+    assert "argument --shard: write K/N with 1 <= K <= N, for example 2/3" in result.err

@@ -217,3 +217,20 @@ def test_a_broken_dockerfile_is_reported_for_every_target_that_reads_it(tmp_path
     assert messages == [
         f"FROM names no image; write FROM IMAGE [AS NAME] (target {name!r})" for name in "abc"
     ]
+
+
+def test_cut_to_the_host_platform_a_target_without_platforms_is_kept_as_it_is(
+    tmp_path: Path,
+) -> None:
+    from orchestrator.hierarchy.restrict import restrict_platforms
+    from orchestrator.refs import host_platform
+
+    spec = "version: 1\ntargets:\n  a: {context: a}\n  b: {context: b, platforms: [linux/s390x]}\n"
+    write_tree(
+        tmp_path,
+        {"builds.yaml": spec, "a/Dockerfile": "FROM alpine\n", "b/Dockerfile": "FROM alpine\n"},
+    )
+    project = load_project(None, cwd=tmp_path, environ={})
+    cut = restrict_platforms(project, [host_platform()])
+    assert list(cut.spec.targets) == ["a"]
+    assert cut.spec.targets["a"] is project.spec.targets["a"]  # same key: same target
