@@ -183,9 +183,13 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
             "'platforms', so no shard knows it builds them; give them platforms, or use "
             "--split targets"
         )
+    # linux/arm64 and linux/arm64/v8 are one platform, named as the spec first writes it
+    spelled = {
+        normalize_platform(p): p for n in reversed(placed) for p in h.spec.targets[n].platforms
+    }
     platforms: dict[str, float] = {}
-    for name in placed:  # linux/arm64 and linux/arm64/v8 are one platform
-        own = sorted({normalize_platform(p) for p in h.spec.targets[name].platforms})
+    for name in placed:
+        own = sorted({spelled[normalize_platform(p)] for p in h.spec.targets[name].platforms})
         for platform in own:
             platforms[platform] = platforms.get(platform, 0.0) + durations.get(name, 1.0) / len(own)
     if request.shards > len(platforms):
@@ -196,6 +200,7 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
             "--split targets"
         )
     targets: Mapping[str, tuple[str, ...]] = {
-        n: tuple(normalize_platform(p) for p in h.spec.targets[n].platforms) for n in placed
+        n: tuple(spelled[normalize_platform(p)] for p in h.spec.targets[n].platforms)
+        for n in placed
     }
     return platform_partition(platforms, targets, request.shards)

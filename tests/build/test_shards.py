@@ -281,3 +281,17 @@ def test_platform_shards_pin_published_parents_to_their_published_image(tmp_path
     out = io.StringIO()
     assert run_publish(project, [], backend, partial=False, stream=out) == 0, out.getvalue()
     assert out.getvalue().count("already there") == 4
+
+
+def test_arm64_and_arm64_v8_are_one_platform_shard(tmp_path: Path) -> None:
+    spec = SPEC.replace(
+        "  lib: {context: lib}", "  lib: {context: lib, platforms: [linux/arm64/v8]}"
+    )
+    write_tree(tmp_path, {**FILES, "builds.yaml": spec})
+    project = load_project(None, cwd=tmp_path, environ={})
+    request = MatrixRequest(shards=2, split="platforms", everything=True)
+    shards = shards_of(project, list(project.spec.targets), request)
+    assert sorted((s.platforms, sorted(s.targets)) for s in shards) == [
+        (("linux/amd64",), ["app1", "app2", "base", "rt"]),
+        (("linux/arm64",), ["app1", "app2", "base", "lib", "rt"]),
+    ]
