@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -40,32 +39,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
-import networkx as nx  # noqa: E402
 
 from orchestrator.execution.partition import partition  # noqa: E402
 from orchestrator.execution.schedule import remaining_paths  # noqa: E402
+from tests.execution.test_schedule import hierarchy as synthetic  # noqa: E402  (one generator)
 
 ENGINE_B = "unix:///var/run/docker-b.sock"
-
-
-def synthetic(seed: int, n: int = 200) -> tuple[nx.DiGraph, dict[str, float]]:
-    rng = random.Random(seed)
-    dag = nx.DiGraph()
-    names = [f"t{i:03d}" for i in range(n)]
-    base, runtimes, business, apps = names[0], names[1:6], names[6:26], names[26:]
-    dag.add_node(base)
-    for r in runtimes:
-        dag.add_edge(base, r)
-    for b in business:
-        dag.add_edge(rng.choice(runtimes), b)
-    for a in apps:
-        dag.add_edge(rng.choice(business), a)
-        if rng.random() < 0.2:
-            dag.add_edge(rng.choice(runtimes), a)
-    weights = {name: rng.uniform(2.0, 60.0) for name in names}
-    for name in (base, *runtimes):
-        weights[name] = rng.uniform(60.0, 120.0)
-    return dag, weights
 
 
 def model(seeds: int) -> list[dict[str, Any]]:

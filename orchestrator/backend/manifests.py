@@ -16,7 +16,7 @@ import http.client
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.backend.base import RemoteImage
@@ -60,6 +60,17 @@ def platform_of(p: Mapping[str, Any]) -> str:
     return "/".join(x for x in parts if x)
 
 
+def index_platforms(entries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """An index's platforms (attestations, `unknown/unknown`, are not), each to the
+    digest of its manifest, sorted."""
+    platforms = {
+        platform_of(m.get("platform") or {}): m["digest"]
+        for m in entries
+        if (m.get("platform") or {}).get("os", "unknown") != "unknown"
+    }
+    return dict(sorted(platforms.items()))
+
+
 def fetch(ref: str) -> RemoteImage | bool | None:
     """The image `ref` names (REPO:TAG); False when the registry says it has none;
     None when this way cannot tell (ask imagetools)."""
@@ -77,12 +88,7 @@ def fetch(ref: str) -> RemoteImage | bool | None:
         if status != 200 or not digest:
             return None  # 401 (a login), 5xx, a proxy: imagetools says it properly
         if "manifests" in body:
-            platforms = {
-                platform_of(m.get("platform") or {}): m["digest"]
-                for m in body["manifests"]
-                if (m.get("platform") or {}).get("os", "unknown") != "unknown"
-            }
-            return RemoteImage(digest, dict(sorted(platforms.items())))
+            return RemoteImage(digest, index_platforms(body["manifests"]))
         config = (body.get("config") or {}).get("digest")
         status, image, _ = _get(f"{base}/blobs/{config}", "application/json")
         if status != 200 or not image.get("os"):

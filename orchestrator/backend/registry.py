@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from orchestrator.backend.base import RemoteImage
-from orchestrator.backend.manifests import fetch, platform_of
+from orchestrator.backend.manifests import fetch, index_platforms, platform_of
 from orchestrator.errors import EngineError
 from orchestrator.refs import BadReference, parse_ref
 
@@ -33,15 +33,9 @@ def remote_image(inspected: Mapping[str, Any]) -> RemoteImage | None:
     if not digest:
         return None
     if "manifests" in manifest:
-        platforms = {
-            platform_of(m.get("platform") or {}): m["digest"]
-            for m in manifest["manifests"]
-            if (m.get("platform") or {}).get("os", "unknown") != "unknown"
-        }
-    else:
-        image = inspected.get("image") or {}
-        platforms = {platform_of(image): digest} if image.get("os") else {}
-    return RemoteImage(str(digest), dict(sorted(platforms.items())))
+        return RemoteImage(str(digest), index_platforms(manifest["manifests"]))
+    image = inspected.get("image") or {}
+    return RemoteImage(str(digest), {platform_of(image): digest} if image.get("os") else {})
 
 
 # A registry that does not answer (as opposed to one that says "not found").
