@@ -65,19 +65,10 @@ mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc
 update-binfmts --enable >/dev/null 2>&1 || true
 
 if ! docker info >/dev/null 2>&1; then
-  # A killed daemon leaves pid files behind; if their pid was reused by another
-  # process, dockerd (or its containerd) would refuse to start.
-  for f in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
-    pid=$(cat "${f%:*}" 2>/dev/null) || continue
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${f#*:}" ] || rm -f "${f%:*}"
-  done
   # Run through sudo: let the calling user's group use the socket.
   group=()
   [ -z "${SUDO_GID:-}" ] || group=(--group "$SUDO_GID")
-  # setsid: Ctrl-C in the calling terminal must not stop the daemon.
-  setsid nohup dockerd --iptables=false "${group[@]}" >/var/log/dockerd.log 2>&1 </dev/null &
-  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || { tail -20 /var/log/dockerd.log >&2; exit 1; }
+  start_dockerd dockerd /var/run/docker.pid /var/run/docker unix:///var/run/docker.sock "${group[@]}"
 fi
 
 if ! curl -fs -o /dev/null "http://$registry/v2/"; then

@@ -28,3 +28,37 @@ apt_in() {
   apt-get -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
     -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" "$@"
 }
+
+# start_dockerd NAME PIDFILE EXEC-ROOT HOST [DOCKERD-ARGS...]: starts a dockerd
+# in its own session (Ctrl-C in the calling terminal, or a test's process
+# group, must not stop it), logging to /var/log/NAME.log, and waits until it
+# answers at HOST. A daemon can exit on its own before it serves the API (seen
+# once in CI: "context deadline exceeded" right after "Daemon has completed
+# initialization"), so it is started again, up to three times. A killed daemon
+# leaves pid files behind; if their pid was reused by another process, dockerd
+# (or its containerd) would refuse to start, so those are removed first.
+start_dockerd() {
+  local name=$1 pidfile=$2 exec_root=$3 host=$4 log=/var/log/$1.log attempt daemon f pid
+  shift 4
+  for attempt in 1 2 3; do
+    for f in "$pidfile:dockerd" "$exec_root/containerd/containerd.pid:containerd"; do
+      pid=$(cat "${f%:*}" 2>/dev/null) || continue
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${f#*:}" ] || rm -f "${f%:*}"
+    done
+    # -w: $! stays the daemon's (or its waiting parent's) pid.
+    setsid -w nohup dockerd --iptables=false --pidfile "$pidfile" --exec-root "$exec_root" \
+      -H "$host" "$@" >>"$log" 2>&1 </dev/null &
+    daemon=$!
+    for _ in $(seq 60); do
+      DOCKER_HOST=$host docker info >/dev/null 2>&1 && return 0
+      kill -0 "$daemon" 2>/dev/null || break
+      sleep 1
+    done
+    echo "$name (attempt $attempt) did not answer at $host; $log ends:" >&2
+    tail -20 "$log" >&2
+    if kill "$daemon" 2>/dev/null; then
+      while kill -0 "$daemon" 2>/dev/null; do sleep 1; done
+    fi
+  done
+  return 1
+}

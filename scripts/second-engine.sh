@@ -8,6 +8,8 @@
 # It needs a bridge of its own: with --bridge=none a second dockerd was seen to leave
 # the first engine without docker0. Needs root (re-runs itself through sudo).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 sock=/var/run/docker-b.sock pid=/var/run/docker-b.pid br=br-sbb
 if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || { echo "second-engine: run it as root" >&2; exit 1; }
@@ -31,10 +33,6 @@ ip link show "$br" >/dev/null 2>&1 || {
 }
 ip link set "$br" up
 mkdir -p /var/lib/docker-b /var/run/docker-b
-# setsid: Ctrl-C in the calling terminal (or a test's process group) must not stop it.
-setsid nohup dockerd --iptables=false --bridge="$br" --data-root /var/lib/docker-b \
-  --exec-root /var/run/docker-b --pidfile "$pid" -H "unix://$sock" \
-  >/var/log/dockerd-b.log 2>&1 </dev/null &
-for _ in $(seq 60); do DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 && break; sleep 1; done
-DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 || { tail -20 /var/log/dockerd-b.log >&2; exit 1; }
+start_dockerd dockerd-b "$pid" /var/run/docker-b "unix://$sock" \
+  --bridge="$br" --data-root /var/lib/docker-b
 DOCKER_HOST=unix://$sock docker version --format 'second engine {{.Server.Version}} at unix://'$sock
