@@ -6,6 +6,7 @@ pre-commit's `Store` owns its cache), so no other module builds a path in it.
     inputs/TARGET.json    the inputs of TARGET's last build: what `plan --explain` compares
     valid.json            spec files found schema-valid before, by their bytes
     logs/TARGET.log       each target's log of the last run
+    logs/PART/TARGET.log  the same, of one platform's part of a farm (build/farm.py)
     logs/_session.log     bake's own lines in the last session
     logs/_session-RUN.*   a session's bake file and metadata file, while it runs
     run.lock              held by the run that builds here (`run_lock`)
@@ -62,9 +63,11 @@ class RunLocked(StackbakeError):
 
 
 class StateDir:
-    def __init__(self, folder: Path) -> None:
-        """The state of the spec whose folder is `folder`."""
+    def __init__(self, folder: Path, *, part: str = "") -> None:
+        """The state of the spec whose folder is `folder`; `part`: a farm's part
+        (build/farm.py), whose logs are kept apart from the other parts'."""
         self.root = folder / STATE_DIR
+        self.part = part
         self.run_id = uuid.uuid4().hex[:12]
 
     # JSON documents
@@ -114,7 +117,7 @@ class StateDir:
     # Logs and a session's files
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self.root / "logs" / self.part if self.part else self.root / "logs"
 
     def log(self, target: str | None) -> Path:
         """TARGET's log; None: the session's own (bake's lines)."""

@@ -81,6 +81,18 @@ class SessionFiles:
     metadata: Path
 
 
+@dataclass(frozen=True)
+class BuilderUse:
+    """A builder a run builds on, for its pre-flight: a buildx builder (None: the current
+    one) in a docker context (None: the current one), the platforms it must build, and
+    what asks for it, for messages ("builders.linux/arm64 (builds.yaml:5)")."""
+
+    builder: str | None
+    context: str | None
+    platforms: tuple[str, ...]
+    purpose: str
+
+
 class SessionSink(Protocol):
     """Where a session's output goes: each line (with the target it belongs to, if any)
     and each target's result as soon as it is known."""
@@ -100,6 +112,15 @@ class Backend(Protocol):
         """Raise EngineError when the engine cannot do this run: unreachable, a
         multi-platform image to keep in a store that cannot hold one, or children to pin
         to unpushed parents on a builder that cannot see the engine's image store."""
+        ...
+
+    def check_builders(self, uses: Sequence[BuilderUse]) -> None:
+        """Raise EngineError naming each of these builders that is missing, does not
+        answer, or cannot build a platform it is given."""
+        ...
+
+    def in_context(self, context: str) -> Backend:
+        """This backend, speaking to the engine of a docker context (a native node)."""
         ...
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from orchestrator.atomic import write_atomic
-from orchestrator.backend import engine
+from orchestrator.backend import builders, engine
 from orchestrator.backend.bake import bake_argv, bake_names, definition, finish
 from orchestrator.backend.base import (
     TAIL,
+    BuilderUse,
     BuildRequest,
     BuildResult,
     ImageInfo,
@@ -114,6 +115,12 @@ class BuildxBackend:
         engine.check(self._engine.result(), multi_platform=multi_platform)
         if local_pins:
             engine.check_builder(self._builders[builder].result(), builder)
+
+    def check_builders(self, uses: Sequence[BuilderUse]) -> None:
+        builders.check_builders(self.environ, uses)
+
+    def in_context(self, context: str) -> BuildxBackend:
+        return BuildxBackend(builders.in_context(self.environ, context))
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         env = dict(self.environ)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import (
+    BuilderUse,
     BuildRequest,
     BuildResult,
     ImageInfo,
@@ -18,6 +19,7 @@ from orchestrator.backend.base import (
     SessionSink,
 )
 from orchestrator.backend.registry import RegistryUnreachable, registry_host
+from orchestrator.errors import EngineError
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import Phase
 from orchestrator.refs import normalize_platform
@@ -51,6 +53,8 @@ class FakeBackend:
     stacks: dict[str, Layers] = field(default_factory=dict)  # digest -> layers per platform
     stale: set[str] = field(default_factory=set)  # targets built on stale layers from cache
     engine: str = ""  # another name: other digests (two engines never build one alike)
+    missing: set[str] = field(default_factory=set)  # builders and contexts that are not there
+    contexts: dict[str, FakeBackend] = field(default_factory=dict)  # by in_context
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: threading.Event = field(default_factory=threading.Event)
 
@@ -59,6 +63,34 @@ class FakeBackend:
 
     def preflight(self, *, multi_platform: bool, builder: str | None, local_pins: bool) -> None:
         self.calls.append(("preflight", f"multi={multi_platform},local_pins={local_pins}", 1))
+
+    def check_builders(self, uses: Sequence[BuilderUse]) -> None:
+        self.calls.append(("check_builders", ",".join(u.purpose for u in uses), 1))
+        wrong = [
+            f"{u.purpose}: {name!r} not found"
+            for u in uses
+            for name in (u.context, u.builder)
+            if name in self.missing
+        ]
+        if wrong:
+            raise EngineError("; ".join(wrong))
+
+    def in_context(self, context: str) -> FakeBackend:
+        """Another engine sharing this one's registry (its store is its own)."""
+        with self._lock:
+            if context not in self.contexts:
+                self.contexts[context] = FakeBackend(
+                    scripts=self.scripts,
+                    registry=self.registry,
+                    labels=self.labels,
+                    platforms=self.platforms,
+                    down=self.down,
+                    stacks=self.stacks,
+                    engine=context,
+                    missing=self.missing,
+                    _lock=self._lock,
+                )
+            return self.contexts[context]
 
     def script(self, target: str, phase: Phase, *scripts: Script) -> None:
         self.scripts[(target, phase)] = list(scripts)
@@ -70,7 +102,14 @@ class FakeBackend:
             return attempt
 
     def _play(
-        self, target: str, phase: Phase, attempt: int, on_line: OnLine, cancel: CancelToken
+        self,
+        target: str,
+        phase: Phase,
+        attempt: int,
+        on_line: OnLine,
+        cancel: CancelToken,
+        *,
+        salt: str = "",
     ) -> BuildResult:
         scripts = self.scripts.get((target, phase), [Script()])
         script = scripts[min(attempt, len(scripts)) - 1]
@@ -96,7 +135,7 @@ class FakeBackend:
                 transient=True,
                 log_tail=("ERROR: 503 Service Unavailable",),
             )
-        return BuildResult(True, digest=fake_digest(f"{target}/{phase}{self.engine}"))
+        return BuildResult(True, digest=fake_digest(f"{target}/{phase}{self.engine}{salt}"))
 
     def build(self, request: BuildRequest, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         assert not request.links, "a request linked to other targets needs a session"
@@ -106,7 +145,10 @@ class FakeBackend:
             self.requests.append(request)
             if op == "build":  # a build after a session: its scripts continue
                 attempt += sum(1 for o, t, _ in self.calls if (o, t) == ("bake", request.target))
-        result = self._play(request.target, request.phase, attempt, on_line, cancel)
+        # A build of some platforms only (a farm's part, a per-platform shard) is another
+        # image: its own digest, as an engine gives it.
+        salt = "/" + ",".join(request.platforms) if len(request.platforms) == 1 else ""
+        result = self._play(request.target, request.phase, attempt, on_line, cancel, salt=salt)
         if result.ok and request.phase is Phase.BUILD:
             self._store(request, result)
         return result

@@ -102,6 +102,7 @@ class BuildOptions:
     wait_s: float = 0.0  # how long a shard waits for parents other shards build
     ordered: bool = False  # the shards of `matrix --ordered`
     atomic: bool = False  # --push --atomic: release tags move once every target passed
+    part: str = ""  # one platform's part of a farm (build/farm.py), its builders checked
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -32,6 +32,8 @@ from rich.console import Console
 from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.lockfile import Lock
 from orchestrator.build.alone import AloneBuilder
+from orchestrator.build.builders import settle, spread
+from orchestrator.build.farm import run_farm
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.options import BuildOptions
 from orchestrator.build.plan import Plan, prepare
@@ -41,7 +43,12 @@ from orchestrator.build.runner import RetryPolicy, TargetRunner
 from orchestrator.build.session import SessionBuilder, open_session
 from orchestrator.build.shards import shard_work
 from orchestrator.build.tags import RunTags
-from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, display_path
+from orchestrator.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    display_path,
+)
 from orchestrator.execution.events import Event
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.schedule import Schedule
@@ -117,6 +124,7 @@ def build(
 ) -> int:
     """The three phases, in a folder whose run lock the caller holds."""
     environ = os.environ if environ is None else environ
+    asked, whole = options, project  # a farm's parts start again from these
     elsewhere: frozenset[str] = frozenset()
     known: dict[str, RemoteImage | None] = {}
     published: dict[str, str] = {}
@@ -131,6 +139,35 @@ def build(
         if work.shard is not None:  # their parents: built by other shards, or published
             ancestors = select(project.hierarchy, list(work.targets))
             elsewhere = frozenset(ancestors) - set(work.targets)
+    if not options.part and (project.spec.builders or len(options.platforms) > 1):
+        options, farm = spread(project.hierarchy, options)
+        if len(farm) > 1 or len(options.platforms) > 1:  # one part per platform
+
+            def part(
+                own: BuildOptions, there: Backend, at: StateDir, out: IO[str], lk: Lock
+            ) -> int:
+                return build(
+                    whole,
+                    own,
+                    there,
+                    at,
+                    stream=out,
+                    interrupted=interrupted,
+                    environ=environ,
+                    lock=lk,
+                )
+
+            return run_farm(
+                whole,
+                asked,
+                backend,
+                farm,
+                selected=options.targets,
+                stream=stream,
+                lock=lock,
+                part=part,
+            )
+        options, backend = settle(options, backend, next(iter(farm)))
     plan = prepare(
         project,
         options,

@@ -15,6 +15,7 @@ import networkx as nx
 from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.lockfile import Lock
 from orchestrator.bases.resolution import complete_lock
+from orchestrator.build.builders import uses
 from orchestrator.build.labels import Provenance
 from orchestrator.build.options import IMAGE_OUTPUTS, BuildOptions, OutputMode, output_kind
 from orchestrator.errors import UsageError
@@ -99,6 +100,9 @@ def prepare(
             builder=options.mode.builder,
             local_pins=local and any(c in building for n in selected for c in h.children(n)),
         )
+        named = uses(h, building, options.mode, options.platforms)
+        if named and not options.part:  # a farm's part: the farm checked them all
+            backend.check_builders(named)
     # A target on a parent another shard has not pushed yet builds alone, once it is
     # there: a session's members are pinned to their outside parents when it starts.
     pending = [n for n in elsewhere if n not in fresh.up_to_date]

@@ -100,7 +100,10 @@ def run_publish(
     *,
     partial: bool,
     stream: IO[str],
+    move: bool = True,
 ) -> int:
+    """Find, refuse, move (see the module docstring). `move` False: the indexes are
+    merged under their key tags, and no release tag moves (a farm without --push)."""
     h = project.hierarchy
     selected = select(h, targets)
     check_outputs(h, selected, OutputMode(push=True))
@@ -126,6 +129,11 @@ def run_publish(
     if not all(_merged(n, found[n], backend, stream) for n in ready):
         stream.write("publish: nothing moved; run publish again\n")
         return EXIT_FAILED
+    if not move:
+        for name in ready:
+            stream.write(f"{name}: {found[name].whole}\n")
+        stream.write("no release tag moved (without --push); stackbake publish moves them\n")
+        return EXIT_FAILED if held else EXIT_OK
     for index, name in enumerate(ready):  # parents first: a child never moves alone
         if not _move(project, name, found[name], backend, stream):
             moved, left = ready[:index], ready[index + 1 :]

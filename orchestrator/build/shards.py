@@ -156,6 +156,9 @@ def shard_work(
         published = placement.published
         shard = shards[k - 1] if k <= len(shards) else Shard(k, n, ())
         mine, platforms = list(shard.targets), shard.platforms or platforms
+        if options.part:  # one of its platforms (build/farm.py)
+            own = {normalize_platform(p) for p in options.platforms}
+            platforms = tuple(p for p in platforms if normalize_platform(p) in own)
     else:
         mine = select(project.hierarchy, mine)
     if platforms:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
-from orchestrator.spec.model import CacheEntry, Group, Secret, Spec, Target, Where
+from orchestrator.spec.model import BuilderRef, CacheEntry, Group, Secret, Spec, Target, Where
 from orchestrator.spec.overrides import Override, parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
 from orchestrator.spec.yamlpos import Document, PathT, dotted
@@ -244,6 +244,7 @@ class _Assembler:
                     here,
                     tuple(_where(doc, ("groups", name, i)) for i in range(len(members))),
                 )
+        builders = self.builders()
         self.out.raise_if_any()
         return Spec(
             path=self.root.path,
@@ -259,7 +260,35 @@ class _Assembler:
                 else "spec"
                 for name in variables
             },
+            builders=builders,
         )
+
+    def builders(self) -> dict[str, BuilderRef]:
+        """`builders:` of every file; a platform named twice is an error."""
+        out: dict[str, BuilderRef] = {}
+        for doc in self.docs:
+            for platform, value in doc.data.get("builders", {}).items():
+                here = _where(doc, ("builders", platform), key=True)
+                if platform in out:
+                    first = out[platform].where
+                    spot = first.spot() if first else "another file"
+                    self.out.add(
+                        here.problem(
+                            f"platform {platform} already has a builder in {spot}; keep one"
+                        )
+                    )
+                    continue
+                if isinstance(value, str):
+                    out[platform] = BuilderRef(builder=value, where=here)
+                elif len(value) != 1:
+                    self.out.add(
+                        _where(doc, ("builders", platform)).problem(
+                            "name one place to build: {builder: NAME} or {context: NAME}"
+                        )
+                    )
+                else:
+                    out[platform] = BuilderRef(value.get("builder"), value.get("context"), here)
+        return out
 
     def _duplicate(self, doc: Document, path: PathT, kind: str, first: Where) -> None:
         here = _where(doc, path, key=True)

@@ -32,6 +32,7 @@ def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool
         _check_labels(target, out)
     _check_tag_owners(spec, out)
     _check_groups(spec, out)
+    _check_builders(spec, out)
 
 
 def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None:
@@ -46,6 +47,20 @@ def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None
         elif dep not in spec.targets:
             hint = did_you_mean(dep, spec.targets) or "; it must name a target of this spec"
             out.add(where.problem(f"unknown target {dep!r}{hint}"))
+
+
+def _check_builders(spec: Spec, out: ProblemCollector) -> None:
+    """`builders:` keys are platforms, each once (linux/arm64 is linux/arm64/v8)."""
+    seen: dict[str, str] = {}
+    for platform, ref in spec.builders.items():
+        assert ref.where is not None
+        problem = platform_problem(platform)
+        if problem:
+            out.add(ref.where.problem(problem))
+            continue
+        same = seen.setdefault(normalize_platform(platform), platform)
+        if same != platform:
+            out.add(ref.where.problem(f"{platform} is {same} again; keep one of them"))
 
 
 def _check_platforms(target: Target, out: ProblemCollector) -> None:

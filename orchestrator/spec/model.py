@@ -101,6 +101,21 @@ class Group:
 
 
 @dataclass(frozen=True)
+class BuilderRef:
+    """Where a platform builds (`builders:`): a buildx builder, or a docker context
+    (that engine's own builder)."""
+
+    builder: str | None = None
+    context: str | None = None
+    where: Where | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        if self.context:
+            return f"docker context {self.context!r}"
+        return f"buildx builder {self.builder!r}" if self.builder else "the current builder"
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path  # the root spec file
     targets: Mapping[str, Target]
@@ -109,6 +124,7 @@ class Spec:
     variables: Mapping[str, str] = field(default_factory=dict)
     # Where each variable's value came from: "--var", "environment" or "spec".
     variable_sources: Mapping[str, str] = field(default_factory=dict)
+    builders: Mapping[str, BuilderRef] = field(default_factory=dict)  # platform -> where
 
     @cached_property
     def folder(self) -> Path:

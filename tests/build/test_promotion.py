@@ -134,3 +134,17 @@ def test_a_copy_failing_midway_stops_before_the_children_and_says_what_moved(
         "publish: stopped at rt; moved before it: base, lib; not moved: app1, app2; run "
         "publish again",
     ]
+
+
+def test_a_shard_of_two_platforms_builds_each_under_its_own_key(tmp_path: Path) -> None:
+    """Three platforms over two shards: the shard that holds two builds them one part
+    each, so `publish` finds every platform's image under that platform's key."""
+    project = checkout(tmp_path, platforms="[linux/amd64, linux/arm64, linux/s390x]")
+    a = FakeBackend()
+    for k in (1, 2):
+        assert build(project, a, shard=(k, 2), split="platforms") == 0
+    code, out = publish(project, a)
+    assert code == 0, out
+    assert released(a) == sorted(RELEASE)
+    app2 = a.registry["r.example/acme/app2:1"]
+    assert sorted(a.platforms[app2]) == ["linux/amd64", "linux/arm64/v8", "linux/s390x"]

@@ -44,8 +44,9 @@ FILES = {
 DURATIONS = {"base": 1.0, "rt": 1.0, "app1": 1.0, "app2": 1.0, "lib": 2.0}
 
 
-def checkout(root: Path) -> Project:
-    write_tree(root, {**FILES, "durations.json": json.dumps(DURATIONS)})
+def checkout(root: Path, *, platforms: str = "") -> Project:
+    spec = SPEC.replace("[linux/amd64, linux/arm64]", platforms) if platforms else SPEC
+    write_tree(root, {**FILES, "builds.yaml": spec, "durations.json": json.dumps(DURATIONS)})
     return load_project(None, cwd=root, environ={})
 
 

@@ -3,7 +3,9 @@ check what a build really pushed: index -> per-platform manifest -> layers."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import urllib.error
 import urllib.request
 from typing import Any
@@ -65,3 +67,16 @@ def platform_layers(image: str, platform: str) -> list[str]:
     media_type, manifest = fetch_manifest(image, digests[0])
     assert media_type in MANIFEST_TYPES, f"{image} for {platform}: unexpected {media_type}"
     return [layer["digest"] for layer in manifest["layers"]]
+
+
+def top_layer_file(image: str, platform: str, path: str) -> str:
+    """The text of `path` as IMAGE's top layer for `platform` holds it, read from the
+    registry's blob (no pull, nothing left in any engine)."""
+    host, repo, _ = split_ref(image)
+    top = platform_layers(image, platform)[-1]
+    with urllib.request.urlopen(f"http://{host}/v2/{repo}/blobs/{top}", timeout=30) as blob:
+        data = blob.read()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as layer:
+        member = layer.extractfile(path.lstrip("/"))
+        assert member is not None, f"{image} for {platform}: {path} is not a file"
+        return member.read().decode()

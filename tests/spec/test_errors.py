@@ -155,6 +155,43 @@ CASES: list[tuple[str, str, dict[str, str], str]] = [
         "builds.yaml:10:16: targets.py.platforms: lists 'linux/arm64' more than once",
     ),
     (
+        "builders-not-a-platform",
+        GOOD.replace("targets:\n", "builders:\n  arm64: native\ntargets:\n"),
+        {},
+        "builds.yaml:5:3: builders.arm64: invalid name: is not a platform; write "
+        "os/arch[/variant], for example linux/arm64",
+    ),
+    (
+        "builders-unknown-architecture",
+        GOOD.replace("targets:\n", "builders:\n  linux/amd46: native\ntargets:\n"),
+        {},
+        "builds.yaml:5:3: builders.linux/amd46: unknown architecture 'amd46' in "
+        "'linux/amd46'; did you mean 'amd64'?",
+    ),
+    (
+        "builders-same-platform-twice",
+        GOOD.replace("targets:\n", "builders:\n  linux/arm64: a\n  linux/arm64/v8: b\ntargets:\n"),
+        {},
+        "builds.yaml:6:3: builders.linux/arm64/v8: linux/arm64/v8 is linux/arm64 again; "
+        "keep one of them",
+    ),
+    (
+        "builders-builder-and-context",
+        GOOD.replace(
+            "targets:\n", "builders:\n  linux/arm64: {builder: a, context: b}\ntargets:\n"
+        ),
+        {},
+        "builds.yaml:5:16: builders.linux/arm64: name one place to build: {builder: NAME} "
+        "or {context: NAME}",
+    ),
+    (
+        "builders-unknown-key",
+        GOOD.replace("targets:\n", "builders:\n  linux/arm64: {node: a}\ntargets:\n"),
+        {},
+        "builds.yaml:5:16: builders.linux/arm64: must be a buildx builder's name, "
+        "{builder: NAME} or {context: NAME}",
+    ),
+    (
         "unknown-depends-on",
         GOOD.replace("    context: py\n", "    context: py\n    depends_on: [bsae]\n"),
         {},
