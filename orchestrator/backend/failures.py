@@ -23,6 +23,11 @@ ENGINE_GONE = re.compile(
     r"error reading from server|connection closed before|docker\.sock: connect)",
     re.IGNORECASE,
 )
+# The engine's own stumble, worth one more attempt even where it says "failed to compute
+# cache key": once in a suite's run, the second engine (containerd image store) failed
+# to load a parent pushed with an attestation manifest ("failed to get stream processor
+# for application/vnd.in-toto+json"); the same build then passed (see moby/moby#45600).
+ENGINE_STUMBLE = re.compile(r"no processor for media-type", re.IGNORECASE)
 # A RUN that exits non-zero is the build's own failure, whatever it printed.
 PERMANENT = re.compile(
     r"did not complete successfully: exit code|failed to compute cache key|"
@@ -38,6 +43,7 @@ def classify(tail: Sequence[str]) -> tuple[str, bool]:
     reason = re.sub(r"^#\d+ ", "", reason)
     text = "\n".join(tail)
     transient = bool(TRANSIENT.search(text)) and not PERMANENT.search(text)
+    transient = transient or bool(ENGINE_STUMBLE.search(text))
     if transient and ENGINE_GONE.search(text):
         reason = f"the Docker engine went away ({reason})"
     return reason[:300], transient

@@ -35,6 +35,15 @@ from orchestrator.backend.failures import classify
             "ERROR: toomanyrequests: rate limit",
             True,
         ),
+        (
+            [
+                "ERROR: failed to solve: failed to compute cache key: failed to get stream "
+                "processor for application/vnd.in-toto+json: no processor for media-type: unknown"
+            ],
+            "ERROR: failed to solve: failed to compute cache key: failed to get stream "
+            "processor for application/vnd.in-toto+json: no processor for media-type: unknown",
+            True,
+        ),
         ([], "build failed", False),
     ],
 )

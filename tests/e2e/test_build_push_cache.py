@@ -39,14 +39,16 @@ def run_step(log: str, command: str) -> str:
 
 
 def ran(step: str, marker: str, name: str) -> bool | None:
-    """Whether a RUN step executed (True: its echo printed, `sleep 2` took its time), was
-    taken from the cache (False: CACHED, or its layer fetched from the registry cache
-    without the command's output, in well under the sleep), or is unclear (None)."""
+    """Whether a RUN step executed (True: not CACHED and `sleep 2` took its time; its echo
+    is not required, as BuildKit now and then drops a step's output from the progress
+    stream), was taken from the cache (False: CACHED, or its layer fetched from the
+    registry cache without the command's output, in well under the sleep), or is unclear
+    (None)."""
     printed = re.search(rf"^#\d+ [\d.]+ {marker} {name}$", step, re.MULTILINE)
     done = re.search(r"^#\d+ DONE ([\d.]+)s$", step, re.MULTILINE)
-    if printed and done and float(done.group(1)) >= 2:
-        return True
     cached = re.search(r"^#\d+ CACHED$", step, re.MULTILINE)
+    if not cached and done and float(done.group(1)) >= 2:
+        return True
     if not printed and (cached or (done and float(done.group(1)) < 1.5)):
         return False
     return None
