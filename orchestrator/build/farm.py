@@ -80,41 +80,88 @@ def run_farm(
     """The farm's check, parts and merge (see the module docstring). `options`: the
     run's, as it was asked (each part is cut from them again: a shard's part works out
     its shard); `selected`: the targets the parts build between them."""
-    h, mode = project.hierarchy, options.mode
     every = [p for platforms in farm.values() for p in platforms]
+    check(project, options, backend, farm, selected=selected, stream=stream)
+    locked = lock or complete_lock(project.hierarchy, backend, list(selected), stream)
+    codes = run_parts(project, options, backend, farm, stream=stream, locked=locked, part=part)
+    failed = [p for p in every if codes.get(p, EXIT_INTERRUPTED) != EXIT_OK]
+    if failed:
+        stream.write(
+            f"builders: {', '.join(failed)} did not build; nothing merged, no release tag "
+            "moved; fix it and build again (what was pushed is reused)\n"
+        )
+        return max(codes.get(p, EXIT_INTERRUPTED) for p in failed)
+    if options.shard is not None or options.platforms:  # `publish` merges the shards
+        return EXIT_OK
+    return run_publish(
+        project, list(selected), backend, partial=False, stream=stream, move=options.mode.push
+    )
+
+
+def check(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    farm: Mapping[Place, list[str]],
+    *,
+    selected: Sequence[str],
+    stream: IO[str],
+) -> None:
+    """Phase 1: a farm can be run (shards cut by platform), and every builder it uses
+    answers and builds its platforms; then where each platform builds is said."""
     if options.shard is not None and not options.platforms and options.split == "targets":
         k, n = options.shard
         raise UsageError(
             f"shard {k}/{n}: builders: puts its platforms on {len(farm)} builders; cut the "
             "shards by platform (--split platforms), so that each builds on one"
         )
-    check_farm(mode)
+    check_farm(options.mode)
     every = [p for platforms in farm.values() for p in platforms]
-    backend.check_builders(uses(h, selected, mode, every))
+    backend.check_builders(uses(project.hierarchy, selected, options.mode, every))
     stream.write(
         "builders: "
         + "; ".join(f"{', '.join(ps)} on {place.describe()}" for place, ps in farm.items())
         + "\n"
     )
-    locked = lock or complete_lock(h, backend, list(selected), stream)
+
+
+def part_options(options: BuildOptions, place: Place, platform: str) -> BuildOptions:
+    """One part's options: its platform only, built by key on its place's builder, its
+    own reports; no release tag moved by the part itself."""
+    mode = options.mode
+    return dataclasses.replace(
+        options,
+        platforms=(platform,),
+        mode=dataclasses.replace(mode, key_only=True, builder=place.builder or mode.builder),
+        atomic=False,
+        progress="quiet" if options.progress == "quiet" else "plain",
+        report=_suffixed(options.report, platform),
+        junit=_suffixed(options.junit, platform),
+        part=slug(platform),
+    )
+
+
+def run_parts(
+    project: Project,
+    options: BuildOptions,
+    backend: Backend,
+    farm: Mapping[Place, list[str]],
+    *,
+    stream: IO[str],
+    locked: Lock,
+    part: Part,
+) -> dict[str, int]:
+    """Phase 2: every part at once, one thread each; platform -> its exit code (none
+    for a part that never ended)."""
     codes: dict[str, int] = {}
     lines = threading.Lock()
 
     def one(place: Place, platform: str) -> None:
-        own = dataclasses.replace(
-            options,
-            platforms=(platform,),
-            mode=dataclasses.replace(mode, key_only=True, builder=place.builder or mode.builder),
-            atomic=False,
-            progress="quiet" if options.progress == "quiet" else "plain",
-            report=_suffixed(options.report, platform),
-            junit=_suffixed(options.junit, platform),
-            part=slug(platform),
-        )
         there = backend.in_context(place.context) if place.context else backend
         out = Prefixed(stream, f"[{platform}] ", lines)
         state = StateDir(project.spec.folder, part=slug(platform))
         try:
+            own = part_options(options, place, platform)
             codes[platform] = part(own, there, state, out, locked)  # type: ignore[arg-type]  # a stream
         finally:
             out.flush()
@@ -128,15 +175,4 @@ def run_farm(
         thread.start()
     for thread in threads:
         thread.join()
-    failed = [p for p in every if codes.get(p, EXIT_INTERRUPTED) != EXIT_OK]
-    if failed:
-        stream.write(
-            f"builders: {', '.join(failed)} did not build; nothing merged, no release tag "
-            "moved; fix it and build again (what was pushed is reused)\n"
-        )
-        return max(codes.get(p, EXIT_INTERRUPTED) for p in failed)
-    if options.shard is not None or options.platforms:  # `publish` merges the shards
-        return EXIT_OK
-    return run_publish(
-        project, list(selected), backend, partial=False, stream=stream, move=mode.push
-    )
+    return codes

@@ -29,7 +29,7 @@ from typing import IO
 
 from rich.console import Console
 
-from orchestrator.backend.base import Backend, RemoteImage
+from orchestrator.backend.base import Backend
 from orchestrator.bases.lockfile import Lock
 from orchestrator.build.alone import AloneBuilder
 from orchestrator.build.builders import settle, spread
@@ -41,7 +41,7 @@ from orchestrator.build.promotion import run_publish
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.runner import RetryPolicy, TargetRunner
 from orchestrator.build.session import SessionBuilder, open_session
-from orchestrator.build.shards import shard_work
+from orchestrator.build.shards import Scope, narrow
 from orchestrator.build.tags import RunTags
 from orchestrator.errors import (
     EXIT_FAILED,
@@ -55,7 +55,6 @@ from orchestrator.execution.schedule import Schedule
 from orchestrator.execution.status import Kind
 from orchestrator.hierarchy.naming import image_names, key_tag
 from orchestrator.hierarchy.project import Project
-from orchestrator.hierarchy.selection import select
 from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
@@ -122,32 +121,23 @@ def build(
     environ: Mapping[str, str] | None = None,
     lock: Lock | None = None,
 ) -> int:
-    """The three phases, in a folder whose run lock the caller holds."""
+    """The three phases, in a folder whose run lock the caller holds; a run spread over
+    builders runs as a farm of parts, each of them this again, from the whole project
+    and the options as asked (a shard's part works out its shard)."""
     environ = os.environ if environ is None else environ
-    asked, whole = options, project  # a farm's parts start again from these
-    elsewhere: frozenset[str] = frozenset()
-    known: dict[str, RemoteImage | None] = {}
-    published: dict[str, str] = {}
-    if options.shard is not None or options.platforms:
-        work = shard_work(project, options, backend, state, stream)
-        if not work.targets:
-            which = f"shard {work.shard.label}" if work.shard else "this run"
-            stream.write(f"{which}: nothing to build\n")
-            return EXIT_OK
-        project, known, published = work.project, work.known, work.published
-        options = dataclasses.replace(options, targets=work.targets, platforms=work.platforms)
-        if work.shard is not None:  # their parents: built by other shards, or published
-            ancestors = select(project.hierarchy, list(work.targets))
-            elsewhere = frozenset(ancestors) - set(work.targets)
-    if not options.part and (project.spec.builders or len(options.platforms) > 1):
-        options, farm = spread(project.hierarchy, options)
-        if len(farm) > 1 or len(options.platforms) > 1:  # one part per platform
+    scope = narrow(project, options, backend, state, stream)
+    if scope is None:
+        return EXIT_OK
+    cut = scope.options
+    if not cut.part and (project.spec.builders or len(cut.platforms) > 1):
+        cut, farm = spread(scope.project.hierarchy, cut)
+        if len(farm) > 1 or len(cut.platforms) > 1:  # one part per platform
 
             def part(
                 own: BuildOptions, there: Backend, at: StateDir, out: IO[str], lk: Lock
             ) -> int:
                 return build(
-                    whole,
+                    project,
                     own,
                     there,
                     at,
@@ -158,16 +148,35 @@ def build(
                 )
 
             return run_farm(
-                whole,
-                asked,
+                project,
+                options,
                 backend,
                 farm,
-                selected=options.targets,
+                selected=cut.targets,
                 stream=stream,
                 lock=lock,
                 part=part,
             )
-        options, backend = settle(options, backend, next(iter(farm)))
+        cut, backend = settle(cut, backend, next(iter(farm)))
+    scope = dataclasses.replace(scope, options=cut)
+    return run_plan(
+        scope, backend, state, stream=stream, interrupted=interrupted, environ=environ, lock=lock
+    )
+
+
+def run_plan(
+    scope: Scope,
+    backend: Backend,
+    state: StateDir,
+    *,
+    stream: IO[str],
+    interrupted: threading.Event,
+    environ: Mapping[str, str],
+    lock: Lock | None,
+) -> int:
+    """prepare -> execute -> finish on one builder; with --atomic, then every release
+    tag of the selection moved at once when everything passed."""
+    project, options = scope.project, scope.options
     plan = prepare(
         project,
         options,
@@ -176,9 +185,9 @@ def build(
         stream=stream,
         environ=environ,
         lock=lock,
-        elsewhere=elsewhere,
-        known=known,
-        published=published,
+        elsewhere=scope.elsewhere,
+        known=scope.known,
+        published=scope.published,
     )
     console = Console(file=stream, highlight=False)
     if not console.is_terminal:  # CI logs: whole tags and digests, never "…"

@@ -207,3 +207,35 @@ def shards_of(project: Project, placed: Sequence[str], request: MatrixRequest) -
         for n in placed
     }
     return platform_partition(platforms, targets, request.shards)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What this run builds once --shard and --platform cut it: its project and options,
+    the selected parents other shards build (`elsewhere`), the registry answers the cut
+    already has (`known`) and what is published already (target -> digest)."""
+
+    project: Project
+    options: BuildOptions
+    elsewhere: frozenset[str] = frozenset()
+    known: dict[str, RemoteImage | None] = field(default_factory=dict)
+    published: Mapping[str, str] = field(default_factory=dict)
+
+
+def narrow(
+    project: Project, options: BuildOptions, backend: Backend, state: StateDir, stream: IO[str]
+) -> Scope | None:
+    """The run cut to its shard and platforms (none: this shard has nothing to build)."""
+    if options.shard is None and not options.platforms:
+        return Scope(project, options)
+    work = shard_work(project, options, backend, state, stream)
+    if not work.targets:
+        which = f"shard {work.shard.label}" if work.shard else "this run"
+        stream.write(f"{which}: nothing to build\n")
+        return None
+    elsewhere: frozenset[str] = frozenset()
+    if work.shard is not None:  # their parents: built by other shards, or published
+        ancestors = select(work.project.hierarchy, list(work.targets))
+        elsewhere = frozenset(ancestors) - set(work.targets)
+    options = dataclasses.replace(options, targets=work.targets, platforms=work.platforms)
+    return Scope(work.project, options, elsewhere, work.known, work.published)
