@@ -3,7 +3,6 @@ what will build and how, with nothing built yet. Bad input ends here (exit 2).""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,9 +73,7 @@ def prepare(
     if lock is None:
         lock = complete_lock(h, backend, selected, stream)
     locked = lock.digests()
-    started = time.time()
-    created = dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds")
-    provenance = Provenance.collect(project.spec.folder, created.replace("+00:00", "Z"))
+    started, provenance = stamped(project)
     fresh = freshness(  # the engine's pre-flight facts come meanwhile, if needed
         h,
         selected,
@@ -87,22 +84,12 @@ def prepare(
         likely=lambda: backend.warm(options.mode.builder, pins=not options.mode.pushes),
         known=known,
     )
-    given = {n: d for n, d in (published or {}).items() if n in elsewhere}
-    if given:
-        fresh = dataclasses.replace(fresh, up_to_date={**fresh.up_to_date, **given})
+    fresh = fresh.with_up_to_date({n: d for n, d in (published or {}).items() if n in elsewhere})
     for warning in fresh.warnings(h):
         stream.write(warning + "\n")
     building = [n for n in selected if n not in fresh.up_to_date and n not in elsewhere]
     if building:  # nothing to build, nothing to ask of the engine: no pre-flight
-        local = not options.mode.pushes
-        backend.preflight(
-            multi_platform=local and any(len(h.spec.targets[n].platforms) > 1 for n in building),
-            builder=options.mode.builder,
-            local_pins=local and any(c in building for n in selected for c in h.children(n)),
-        )
-        named = uses(h, building, options.mode, options.platforms)
-        if named and not options.part:  # a farm's part: the farm checked them all
-            backend.check_builders(named)
+        check_engine(h, selected, building, options, backend)
     # A target on a parent another shard has not pushed yet builds alone, once it is
     # there: a session's members are pinned to their outside parents when it starts.
     pending = [n for n in elsewhere if n not in fresh.up_to_date]
@@ -120,6 +107,33 @@ def prepare(
         named_by_build(h, building, options.mode),
         elsewhere,
     )
+
+
+def stamped(project: Project) -> tuple[float, Provenance]:
+    """When the run started, and its created, revision and source labels."""
+    started = time.time()
+    created = dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds")
+    return started, Provenance.collect(project.spec.folder, created.replace("+00:00", "Z"))
+
+
+def check_engine(
+    h: Hierarchy,
+    selected: Sequence[str],
+    building: Sequence[str],
+    options: BuildOptions,
+    backend: Backend,
+) -> None:
+    """The engine's pre-flight for what builds (can it hold several platforms, or the
+    pins of local parents?), and the builders the targets name answer."""
+    local = not options.mode.pushes
+    backend.preflight(
+        multi_platform=local and any(len(h.spec.targets[n].platforms) > 1 for n in building),
+        builder=options.mode.builder,
+        local_pins=local and any(c in building for n in selected for c in h.children(n)),
+    )
+    named = uses(h, building, options.mode, options.platforms)
+    if named and not options.part:  # a farm's part: the farm checked them all
+        backend.check_builders(named)
 
 
 def check_outputs(h: Hierarchy, selected: list[str], mode: OutputMode) -> None:

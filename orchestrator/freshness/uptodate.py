@@ -41,6 +41,12 @@ class Freshness:
     def key(self, name: str) -> str:
         return self.inputs[name].key
 
+    def with_up_to_date(self, more: Mapping[str, str]) -> Freshness:
+        """These targets up to date too (target -> image), e.g. what other shards published."""
+        if not more:
+            return self
+        return dataclasses.replace(self, up_to_date={**self.up_to_date, **more})
+
     def state_sent(self, h: Hierarchy) -> list[str]:
         """Targets whose context would send stackbake's own state folder to BuildKit."""
         out = []
