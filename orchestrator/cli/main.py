@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator import __version__
 from orchestrator.cli.build_flags import (
@@ -51,6 +51,10 @@ class _Parser(argparse.ArgumentParser):
             hints = [did_you_mean(b.split("=")[0], known) for b in bad]
             message += "".join(h for h in hints if h)
         self.exit(EXIT_USAGE, f"error: {message}\nrun '{self.prog} --help' for usage\n")
+
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[_Parser]  # what add_subparsers gives
 
 
 def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -121,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _reading_commands(sub)
+    _building_commands(sub)
+    _base_commands(sub)
+    return parser
+
+
+def _reading_commands(sub: Commands) -> None:
+    """The commands that read the spec and build nothing."""
     p = sub.add_parser("validate", help="check the spec and the Dockerfiles it names")
     _common(p)
     p = sub.add_parser("plan", help="show the targets in build order with their parents")
@@ -145,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list targets and groups with their contexts")
     _common(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _building_commands(sub: Commands) -> None:
+    """build, and the CI matrix's commands: matrix before it, publish after it."""
     p = sub.add_parser("build", help="build the selected targets and what they build on")
     _common(p)
     _selection(p)
@@ -177,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="publish each complete target (and what it builds on), even if others are not",
     )
+
+
+def _base_commands(sub: Commands) -> None:
+    """The base lock's commands, and the schema."""
     p = sub.add_parser("lock", help="resolve every external base to a digest in builds.lock")
     _common(p)
     p = sub.add_parser(
@@ -191,7 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_flags(p)
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
     p.add_argument("--markdown", action="store_true", help="print the spec reference instead")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
