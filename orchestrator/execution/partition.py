@@ -98,14 +98,23 @@ def partition(
             parents_left[child] -= 1
             if not parents_left[child]:
                 heapq.heappush(pending, (parents_done[child], -priority[child], child))
+    return _shards(sub, placed, done_at if known else None, shards)
+
+
+def _shards(
+    sub: nx.DiGraph, placed: Mapping[str, int], done_at: Mapping[str, float] | None, count: int
+) -> list[Shard]:
+    """The runners' placements as shards, each in build order with the shards it needs
+    and, when durations are known (`done_at`), when it is done."""
     order = list(nx.lexicographical_topological_sort(sub))
     out = []
-    for r in range(shards):
+    for r in range(count):
         mine = [n for n in order if placed[n] == r]
         needs = {placed[p] + 1 for n in mine for p in sub.predecessors(n) if placed[p] != r}
-        finish = max((done_at[n] for n in mine), default=0.0)
-        estimate = round(finish, 1) if known else None
-        out.append(Shard(r + 1, shards, tuple(mine), tuple(sorted(needs)), estimate))
+        estimate = None
+        if done_at is not None:
+            estimate = round(max((done_at[n] for n in mine), default=0.0), 1)
+        out.append(Shard(r + 1, count, tuple(mine), tuple(sorted(needs)), estimate))
     return out
 
 
