@@ -68,13 +68,36 @@ def stackbake() -> list[str]:
     return [found]
 
 
+def judge(
+    run: int, done: subprocess.CompletedProcess[str], status: dict[str, str], reg: str
+) -> bool:
+    """Does biz sit on rt-a? One line of what the run did."""
+    rt, biz = layers(f"{reg}/rt-a:1"), layers(f"{reg}/biz:1")
+    held = biz[: len(rt)] == rt
+    mended = "lineage: on " in done.stdout
+    alone = sorted(
+        {
+            line.split("]")[0].lstrip("[")
+            for line in done.stdout.splitlines()
+            if "building it alone" in line
+        }
+    )
+    notes = [f"built alone after the session stopped: {', '.join(alone)}"] if alone else []
+    notes += ["a child built again for its lineage"] if mended else []
+    print(
+        f"run {run:2}: exit {done.returncode}, {status}, biz on rt-a: "
+        f"{'yes' if held else 'NO'}{''.join('; ' + n for n in notes)}"
+    )
+    return held
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--registry", default="localhost:5000")
     args = p.parse_args()
     seed = f"{args.registry}/seed/busybox:1.35"
-    broken_runs = 0
+    broken_runs = unjudged = 0
     for run in range(1, args.runs + 1):
         reg = f"{args.registry}/lineage-{uuid.uuid4().hex[:10]}"
         with tempfile.TemporaryDirectory(prefix="stackbake-lineage-") as tmp:
@@ -93,31 +116,23 @@ def main() -> int:
             )
             report = json.loads((root / "r.json").read_text())
             status = {t["name"]: t["status"] for t in report["targets"]}
-            rt, biz = layers(f"{reg}/rt-a:1"), layers(f"{reg}/biz:1")
-            held = biz[: len(rt)] == rt
-            mended = "lineage: on " in done.stdout
-            alone = sorted(
-                {
-                    line.split("]")[0].lstrip("[")
-                    for line in done.stdout.splitlines()
-                    if "building it alone" in line
-                }
-            )
-            broken_runs += not held
-            notes = [f"built alone after the session stopped: {', '.join(alone)}"] if alone else []
-            notes += ["a child built again for its lineage"] if mended else []
-            print(
-                f"run {run:2}: exit {done.returncode}, {status}, biz on rt-a: "
-                f"{'yes' if held else 'NO'}{''.join('; ' + n for n in notes)}"
-            )
+            if status.get("rt-a") == "built" and status.get("biz") == "built":
+                broken_runs += not judge(run, done, status, reg)
+            else:
+                tail = "\n".join(done.stdout.splitlines()[-15:])
+                print(f"run {run:2}: exit {done.returncode}, {status}: no lineage to judge\n{tail}")
+                unjudged += 1
             images = sh(
                 "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False
             )
             mine = [i for i in images.split() if i.startswith(reg)]
             if mine:
                 sh("docker", "image", "rm", *mine, check=False)
-    print(f"{args.runs - broken_runs} of {args.runs} cold runs kept every child on its parent")
-    return 1 if broken_runs else 0
+    judged = args.runs - unjudged
+    print(f"{judged - broken_runs} of {judged} cold runs kept every child on its parent")
+    if unjudged:
+        print(f"{unjudged} run(s) did not build rt-a and biz: see their lines")
+    return 1 if broken_runs or unjudged else 0
 
 
 if __name__ == "__main__":
