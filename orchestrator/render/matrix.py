@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from orchestrator.execution.partition import Shard
+if TYPE_CHECKING:  # the partition pulls in networkx: not for `--help`
+    from orchestrator.execution.partition import Shard
 
 FORMATS = ("json", "github", "gitlab")
 
