@@ -140,13 +140,10 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
         help="at most N retries of a phase after a transient error (default: as many as "
         "--retry-timeout allows)",
     )
-    p.add_argument(
-        "--retry-timeout",
-        type=seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="retry a phase's transient errors (registry or engine unreachable, 5xx) for "
-        "up to SECONDS, backing off exponentially (default: 60)",
+    add_retry_timeout(
+        p,
+        "retry a phase's transient errors (registry or engine unreachable, 5xx) for up to "
+        "SECONDS, backing off exponentially (default: 60)",
     )
     p.add_argument(
         "--no-wait",
@@ -288,3 +285,8 @@ def seconds(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
+
+
+def add_retry_timeout(p: argparse.ArgumentParser, help_text: str) -> None:
+    """--retry-timeout SECONDS (default 60): how long transient errors are tried again."""
+    p.add_argument("--retry-timeout", type=seconds, default=60.0, metavar="SECONDS", help=help_text)

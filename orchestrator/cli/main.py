@@ -13,9 +13,9 @@ from orchestrator import __version__
 from orchestrator.cli.build_flags import (
     add_build_flags,
     add_partition_flags,
+    add_retry_timeout,
     add_shard_flags,
     positive,
-    seconds,
 )
 from orchestrator.cli.error_handler import run_guarded
 from orchestrator.errors import EXIT_USAGE
@@ -175,12 +175,8 @@ def _building_commands(sub: Commands) -> None:
     p.add_argument("--shards", type=positive, required=True, metavar="N", help="how many")
     add_partition_flags(p)
     p.add_argument("--format", choices=MATRIX_FORMATS, default="json")
-    p.add_argument(
-        "--retry-timeout",
-        type=seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="ask a registry that does not answer again for up to SECONDS (default: 60)",
+    add_retry_timeout(
+        p, "ask a registry that does not answer again for up to SECONDS (default: 60)"
     )
     p = sub.add_parser(
         "publish",
