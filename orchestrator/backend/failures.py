@@ -27,7 +27,13 @@ ENGINE_GONE = re.compile(
 # cache key": once in a suite's run, the second engine (containerd image store) failed
 # to load a parent pushed with an attestation manifest ("failed to get stream processor
 # for application/vnd.in-toto+json"); the same build then passed (see moby/moby#45600).
-ENGINE_STUMBLE = re.compile(r"no processor for media-type", re.IGNORECASE)
+# Once in 40 cold runs of benchmarks/lineage.py, a target built alone right after its
+# session was cancelled failed to export: "failed to commit <snapshot> ... during
+# finalize: failed to stat active key during commit: snapshot <id> does not exist" (the
+# cancelled session's snapshots released under it).
+ENGINE_STUMBLE = re.compile(
+    r"no processor for media-type|failed to stat active key during commit", re.IGNORECASE
+)
 # A RUN that exits non-zero is the build's own failure, whatever it printed.
 PERMANENT = re.compile(
     r"did not complete successfully: exit code|failed to compute cache key|"

@@ -44,6 +44,17 @@ from orchestrator.backend.failures import classify
             "processor for application/vnd.in-toto+json: no processor for media-type: unknown",
             True,
         ),
+        (
+            [
+                "#6 ERROR: failed to commit 1biddgtxjlsmm7fo5p8ftbqhj to qum2h5upjs8c1uj66at2dv7gr "
+                "during finalize: failed to stat active key during commit: snapshot "
+                "1biddgtxjlsmm7fo5p8ftbqhj does not exist: not found"
+            ],
+            "ERROR: failed to commit 1biddgtxjlsmm7fo5p8ftbqhj to qum2h5upjs8c1uj66at2dv7gr "
+            "during finalize: failed to stat active key during commit: snapshot "
+            "1biddgtxjlsmm7fo5p8ftbqhj does not exist: not found",
+            True,
+        ),
         ([], "build failed", False),
     ],
 )
