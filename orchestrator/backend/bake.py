@@ -76,10 +76,10 @@ def bake_argv(file: Path, metadata: Path, *, builder: str | None, load: bool) ->
     return [*argv, "--metadata-file", str(metadata)]
 
 
-Classify = Callable[[Sequence[str]], tuple[str, bool]]
+Failure = Callable[[Sequence[str]], BuildResult]  # a failed target's result from its log
 
 
-def finish(demux: Demux, code: int, metadata: Path, classify: Classify) -> None:
+def finish(demux: Demux, code: int, metadata: Path, failure: Failure) -> None:
     """After bake exits: every target it built is delivered (digests from its metadata
     file when the progress did not show one), and the target whose step failed the
     session gets its failure. The rest were stopped by bake (or by a cancel): nothing
@@ -95,8 +95,4 @@ def finish(demux: Demux, code: int, metadata: Path, classify: Classify) -> None:
         return
     for target in demux.failed:
         if target not in demux.delivered:
-            reason, transient = classify(demux.tail(target))
-            demux.deliver(
-                target,
-                BuildResult(False, reason=reason, transient=transient, log_tail=demux.tail(target)),
-            )
+            demux.deliver(target, failure(demux.tail(target)))

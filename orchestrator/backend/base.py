@@ -56,6 +56,7 @@ class BuildResult:
     transient: bool = False  # worth retrying (registry 5xx/429, connection reset...)
     cancelled: bool = False
     log_tail: tuple[str, ...] = ()
+    stale_cache: bool = False  # the engine's cache of a step is broken: retry without it
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from orchestrator.backend.base import (
     SessionFiles,
     SessionSink,
 )
-from orchestrator.backend.failures import classify
+from orchestrator.backend.failures import failure
 from orchestrator.backend.layers import local_layers, remote_layers
 from orchestrator.backend.process import background, run_streaming
 from orchestrator.backend.progress import Demux
@@ -143,8 +143,7 @@ class BuildxBackend:
             if cancel.cancelled:
                 return BuildResult(False, reason="cancelled", cancelled=True, log_tail=tuple(tail))
             if code != 0:
-                reason, transient = classify(list(tail))
-                return BuildResult(False, reason=reason, transient=transient, log_tail=tuple(tail))
+                return failure(list(tail))
             if request.reproducible:
                 loaded = self._each(
                     [("docker load", ["docker", "load", "-i", str(tar)])], on_line, cancel
@@ -199,7 +198,7 @@ class BuildxBackend:
             primed.cancel()
             for thread in threads:
                 thread.join()
-            finish(demux, code, metadata, classify)
+            finish(demux, code, metadata, failure)
         finally:
             primed.cancel()
             file.unlink(missing_ok=True)
@@ -236,10 +235,7 @@ class BuildxBackend:
             if cancel.cancelled:
                 return BuildResult(False, reason="cancelled", cancelled=True, log_tail=tuple(tail))
             if code != 0:
-                reason, transient = classify(list(lines))
-                return BuildResult(
-                    False, reason=f"{label}: {reason}", transient=transient, log_tail=tuple(tail)
-                )
+                return failure(list(lines), label=label, log_tail=tail)
         return BuildResult(True, log_tail=tuple(tail))
 
     def push(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from orchestrator.backend.base import BuildResult
+
 # Failures worth another attempt: the registry or the network, never the Dockerfile.
 TRANSIENT = re.compile(
     r"(429 Too Many Requests|toomanyrequests|50[0234] [A-Z]|"
@@ -27,10 +29,12 @@ ENGINE_GONE = re.compile(
 # cache key": once in a suite's run, the second engine (containerd image store) failed
 # to load a parent pushed with an attestation manifest ("failed to get stream processor
 # for application/vnd.in-toto+json"); the same build then passed (see moby/moby#45600).
-# Once in 40 cold runs of benchmarks/lineage.py, a target built alone right after its
-# session was cancelled failed to export: "failed to commit <snapshot> ... during
+# In about 1 of 20 cold runs of benchmarks/lineage.py, a target built alone right after
+# its session was cancelled failed to export: "failed to commit <snapshot> ... during
 # finalize: failed to stat active key during commit: snapshot <id> does not exist" (the
-# cancelled session's snapshots released under it).
+# cancelled session's snapshots released under it). Tried again with the cache, it
+# failed alike for the whole retry budget: it is tried again without its steps' cache.
+STALE_CACHE = re.compile(r"failed to stat active key during commit", re.IGNORECASE)
 ENGINE_STUMBLE = re.compile(
     r"no processor for media-type|failed to stat active key during commit", re.IGNORECASE
 )
@@ -53,3 +57,19 @@ def classify(tail: Sequence[str]) -> tuple[str, bool]:
     if transient and ENGINE_GONE.search(text):
         reason = f"the Docker engine went away ({reason})"
     return reason[:300], transient
+
+
+def failure(
+    tail: Sequence[str], *, label: str = "", log_tail: Sequence[str] | None = None
+) -> BuildResult:
+    """A failed build's result from the end of its log (`tail`): its reason (after
+    `label`, if given), whether it is worth another attempt, and whether that attempt
+    must do without the cache of the target's own steps."""
+    reason, transient = classify(tail)
+    return BuildResult(
+        False,
+        reason=f"{label}: {reason}" if label else reason,
+        transient=transient,
+        stale_cache=bool(STALE_CACHE.search("\n".join(tail))),
+        log_tail=tuple(tail if log_tail is None else log_tail),
+    )

@@ -16,18 +16,24 @@ from orchestrator.backend.base import (
     SessionFiles,
     SessionSink,
 )
+from orchestrator.backend.failures import failure
 from orchestrator.backend.fake_registry import FakeRegistry, fake_digest
 from orchestrator.errors import EngineError
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import Phase
 from orchestrator.refs import normalize_platform
 
+STALE_EXPORT = (  # what BuildKit says when a cached step's snapshot is gone
+    "ERROR: failed to solve: failed to commit x1 to x2 during finalize: failed to stat "
+    "active key during commit: snapshot x1 does not exist: not found"
+)
+
 
 @dataclass(frozen=True)
 class Script:
     """What one attempt does: succeed, fail (transiently or not), or hang until cancelled."""
 
-    outcome: str = "ok"  # ok | fail | transient | hang
+    outcome: str = "ok"  # ok | fail | transient | stale | hang
     seconds: float = 0.0
     lines: tuple[str, ...] = ()
 
@@ -122,6 +128,8 @@ class FakeBackend(FakeRegistry):
                 reason=f"{target}: exit code 1",
                 log_tail=(*script.lines, "ERROR: exit code 1"),
             )
+        if script.outcome == "stale":  # the engine lost a cached step's snapshot
+            return failure([STALE_EXPORT])
         if script.outcome == "transient":
             return BuildResult(
                 False,

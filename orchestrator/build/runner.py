@@ -191,7 +191,17 @@ class TargetRunner:
         """The build phase, and the lineage of its image: on every platform it must sit
         on the parent of this run, else it is built again without its steps' cache, and
         fails if that does not mend it."""
-        built = tries.run(Phase.BUILD, lambda: self.builder.build(name, digests, on_line, cancel))
+        clean = False
+
+        def attempt() -> BuildResult:  # after a stale cache, the next one goes without it
+            nonlocal clean
+            result = self.builder.build(name, digests, on_line, cancel, clean=clean)
+            if result.stale_cache and not clean:
+                on_line("the engine lost a cached step's snapshot: trying again without its cache")
+                clean = True
+            return result
+
+        built = tries.run(Phase.BUILD, attempt)
         if not built.ok:
             return built
         verdict = self.lineage.check(name, built.digest, digests)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.backend.bake import finish
 from orchestrator.backend.base import BuildResult
-from orchestrator.backend.failures import classify
+from orchestrator.backend.failures import failure
 from orchestrator.backend.progress import Demux
 from orchestrator.backend.redact import Redactor
 
@@ -88,7 +88,7 @@ def test_after_a_failure_the_failed_target_gets_its_reason_and_the_cancelled_not
     tmp_path: Path,
 ) -> None:
     demux, sink = read(RECORDED)
-    finish(demux, 1, tmp_path / "absent.json", classify)
+    finish(demux, 1, tmp_path / "absent.json", failure)
     assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
     failed = sink.results[1][1]
     assert failed.reason == f"ERROR: failed to solve: {FAILED}"
@@ -105,7 +105,7 @@ def test_a_session_that_succeeded_fills_in_digests_from_its_metadata(tmp_path: P
     assert [t for t, _ in sink.results] == ["a"]
     metadata = tmp_path / "m.json"
     metadata.write_text(json.dumps({"b": {"containerimage.digest": "sha256:bb"}, "c": {}}))
-    finish(demux, 0, metadata, classify)
+    finish(demux, 0, metadata, failure)
     assert [(t, r.ok, r.digest) for t, r in sink.results] == [
         ("a", True, A_DIGEST),
         ("b", True, "sha256:bb"),
@@ -155,7 +155,7 @@ def test_output_split_between_pieces_is_joined_before_masking() -> None:
 
 def test_a_brace_in_bakes_plain_text_is_text_and_nothing_is_swallowed(tmp_path: Path) -> None:
     demux, sink = read([*RECORDED, "{", "cat <<EOF", "ERROR: the end"])
-    finish(demux, 1, tmp_path / "absent.json", classify)
+    finish(demux, 1, tmp_path / "absent.json", failure)
     assert sink.of("b")[-3:] == ["{", "cat <<EOF", "ERROR: the end"]
 
 
@@ -168,7 +168,7 @@ def test_an_error_after_the_first_failure_is_not_a_failure(tmp_path: Path) -> No
     end = RECORDED.index(f"ERROR: failed to solve: {FAILED}")
     demux, sink = read([*RECORDED[:end], *late, *RECORDED[end:]])
     assert list(demux.failed) == ["b"]
-    finish(demux, 1, tmp_path / "absent.json", classify)
+    finish(demux, 1, tmp_path / "absent.json", failure)
     assert [(t, r.ok) for t, r in sink.results] == [("a", True), ("b", False)]
 
 

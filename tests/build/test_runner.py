@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backend.base import BuildResult, Layers
-from orchestrator.backend.fake import FakeBackend, Script, fake_digest
+from orchestrator.backend.fake import STALE_EXPORT, FakeBackend, Script, fake_digest
 from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.build.runner import Attempts, RetryPolicy
 from orchestrator.execution.cancel import CancelToken
@@ -169,6 +169,21 @@ def test_transient_errors_are_retried_permanent_ones_are_not(project: Project) -
         ("finished", "base", "built", None, "", (), 3),
     ]
     assert ("finished", "node", "failed", "build", "node: exit code 1", (), 1) in events
+
+
+def test_a_stale_cache_is_tried_again_without_the_cache(project: Project) -> None:
+    backend = FakeBackend()
+    backend.script("base", Phase.BUILD, Script("stale"), Script())
+    events = run(project, backend)
+    assert events[:6] == [
+        never("base"),
+        ("started", "base", "build", 1),
+        ("log", "base", "the engine lost a cached step's snapshot: trying again without its cache"),
+        ("retrying", "base", "build", 1, STALE_EXPORT),
+        ("started", "base", "build", 2),
+        ("finished", "base", "built", None, "", (), 2),
+    ]
+    assert [r.no_cache for r in backend.requests if r.target == "base"] == [False, True]
 
 
 def test_retries_run_out(project: Project) -> None:
