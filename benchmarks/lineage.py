@@ -84,6 +84,8 @@ def judge(
     )
     notes = [f"built alone after the session stopped: {', '.join(alone)}"] if alone else []
     notes += ["a child built again for its lineage"] if mended else []
+    if "lost a cached step's snapshot" in done.stdout:
+        notes += ["a build tried again without its cache (the engine lost a snapshot)"]
     print(
         f"run {run:2}: exit {done.returncode}, {status}, biz on rt-a: "
         f"{'yes' if held else 'NO'}{''.join('; ' + n for n in notes)}"
