@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from orchestrator.hints import did_you_mean
 
@@ -25,7 +25,7 @@ DEFAULT_DOMAIN = "docker.io"
 MAX_NAME = 255  # distribution's limit on a repository name, registry included
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     domain: str
     path: str
@@ -53,9 +53,26 @@ class BadReference(ValueError):
     pass
 
 
-@lru_cache(maxsize=4096)  # a big spec names the same few bases 100,000 times
 def parse_ref(text: str) -> ImageRef:
-    """Parse and normalise an image reference; raises BadReference with the reason."""
+    """Parse and normalise an image reference; raises BadReference with the reason.
+    Each text is parsed once, its reason too: a big spec names the same few bases
+    100,000 times, and each of its tags three times (checks, owners, the graph)."""
+    parsed = _parsed(text)
+    if isinstance(parsed, str):
+        raise BadReference(parsed)
+    return parsed
+
+
+@cache
+def _parsed(text: str) -> ImageRef | str:
+    """The reference, or why it is not one."""
+    try:
+        return _parse(text)
+    except BadReference as exc:
+        return str(exc)
+
+
+def _parse(text: str) -> ImageRef:
     if not text:
         raise BadReference("is empty")
     if text != text.strip():
@@ -76,20 +93,18 @@ def parse_ref(text: str) -> ImageRef:
             "is not a valid image reference; write [registry/]name[:tag][@sha256:digest] with a "
             "lower-case name"
         )
-    if (
-        len(rest.split("@", 1)[0].rsplit(":", 1)[0]) + len(f"{domain}/" if domain else "")
-        > MAX_NAME
-    ):
+    path = match["path"]  # the repository: what precedes the tag and the digest
+    if len(path) + (len(domain) + 1 if domain else 0) > MAX_NAME:
         raise BadReference(f"has a repository name over {MAX_NAME} characters; shorten it")
     domain = domain or DEFAULT_DOMAIN
     if domain == "index.docker.io":
         domain = DEFAULT_DOMAIN
-    path = match["path"]
     if domain == DEFAULT_DOMAIN and "/" not in path:
         path = f"library/{path}"
     return ImageRef(domain, path, match["tag"], match["digest"])
 
 
+@cache  # once per text, as parse_ref (a big spec's tags are normalised twice)
 def normalize(text: str) -> str:
     return parse_ref(text).normalized()
 

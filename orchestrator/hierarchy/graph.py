@@ -12,15 +12,23 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import networkx as nx
 
 from orchestrator.errors import Problem, ProblemCollector, display_path
-from orchestrator.hierarchy.dockerfiles import Analysis, DockerfileError, analyze, parse
+from orchestrator.hierarchy.dockerfiles import (
+    Analysis,
+    DockerfileError,
+    ImageUse,
+    analyze,
+    parse,
+)
 from orchestrator.hints import did_you_mean
 from orchestrator.refs import (
     BadReference,
     host_platform,
+    normalize,
     normalize_platform,
     parse_ref,
     platform_problem,
@@ -83,11 +91,9 @@ class Hierarchy:
     def levels(self) -> dict[str, int]:
         """Each target's depth (0: builds on no target); worked out once, as the graph is
         complete when build_hierarchy returns it."""
-        if self._levels is None:
-            level: dict[str, int] = {}
-            for name in nx.topological_sort(self.dag):
-                level[name] = max((level[p] + 1 for p in self.dag.predecessors(name)), default=0)
-            self._levels = level
+        if self._levels is None:  # a generation's targets build on the one before, at least
+            generations = nx.topological_generations(self.dag)
+            self._levels = {name: i for i, names in enumerate(generations) for name in names}
         return self._levels
 
     def order(self, names: list[str] | None = None) -> list[str]:
@@ -104,6 +110,18 @@ def _rel(path: Path, folder: Path) -> str:
         return display_path(path)
 
 
+_Use = tuple[ImageUse, Origin, str | BadReference]
+
+
+class _Reading(NamedTuple):
+    """A Dockerfile read for some targets alike: its stages, and what the images it
+    names bring (the same for every such target)."""
+
+    names: list[str]
+    uses: tuple[_Use, ...]  # images that name a target (an edge), or none at all (why)
+    externals: tuple[ExternalBase, ...]  # the others, each (ref, line, instruction) once
+
+
 class _Builder:
     def __init__(self, spec: Spec, out: ProblemCollector) -> None:
         self.spec = spec
@@ -111,12 +129,14 @@ class _Builder:
         self.h = Hierarchy(spec)
         self.by_tag: dict[str, str] = {}
         self.paths = PathFacts()
-        self.known: dict[tuple[object, ...], tuple[Analysis, ...] | DockerfileError] = {}
+        self.known: dict[tuple[object, ...], _Reading | DockerfileError] = {}
+        self.h.dag.add_nodes_from(spec.targets)
         for target in spec.targets.values():
-            self.h.dag.add_node(target.name)
             for tag in target.tags:
-                with contextlib.suppress(BadReference):
-                    self.by_tag.setdefault(parse_ref(tag).normalized(), target.name)
+                try:
+                    self.by_tag.setdefault(normalize(tag), target.name)
+                except BadReference:
+                    continue  # reported by the spec checks
 
     def edge(self, parent: str, child: str, origin: Origin) -> None:
         if not self.h.dag.has_edge(parent, child):
@@ -125,26 +145,44 @@ class _Builder:
         if origin not in origins:
             origins.append(origin)
 
-    def analyses(self, target: Target) -> tuple[Analysis, ...]:
+    def reading(self, target: Target) -> _Reading:
         """The Dockerfile read per platform, once for all targets that read it alike
-        (a big spec's targets share a few Dockerfiles)."""
-        key = (
-            target.dockerfile,
-            tuple(target.args.items()),
-            target.platforms,
-            target.stage,
-            target.test,
-        )
+        (a big spec's targets share a few Dockerfiles), and what its images bring."""
+        args = tuple(target.args.items())
+        key = (target.dockerfile, args, target.platforms, target.stage, target.test)
         known = self.known.get(key)
         if known is None:
             try:
-                known = tuple(self._analyses(target))
+                analyses = tuple(self._analyses(target))
             except DockerfileError as exc:
                 known = exc
+            else:
+                known = self._read(target, analyses)
             self.known[key] = known
         if isinstance(known, DockerfileError):
             raise known
         return known
+
+    def _read(self, target: Target, analyses: tuple[Analysis, ...]) -> _Reading:
+        uses: list[_Use] = []
+        externals: dict[tuple[str, int, str], ExternalBase] = {}
+        for analysis in analyses:
+            for use in analysis.images:
+                origin = Origin(
+                    "dockerfile",
+                    target.dockerfile,
+                    use.line,
+                    f"{use.instruction} {use.written}",
+                    use.ref,
+                    use == analysis.base,
+                )
+                parent = self.resolve(use.ref)
+                if parent is None:
+                    external = ExternalBase(use.ref, parse_ref(use.ref).normalized(), origin)
+                    externals[(use.ref, use.line, use.instruction)] = external
+                else:
+                    uses.append((use, origin, parent))
+        return _Reading(analyses[0].stage_names(), tuple(uses), tuple(externals.values()))
 
     @staticmethod
     def _analyses(target: Target) -> Iterator[Analysis]:
@@ -170,21 +208,13 @@ class _Builder:
         if not self.paths.is_file(target.dockerfile) or not self.paths.is_dir(target.context):
             return  # reported by the spec checks
         try:
-            analyses = self.analyses(target)
+            reading = self.reading(target)
         except DockerfileError as exc:
-            self.out.add(
-                Problem(
-                    target.dockerfile,
-                    exc.line,
-                    exc.col,
-                    "",
-                    f"{exc} (target {target.name!r})",
-                )
-            )
+            message = f"{exc} (target {target.name!r})"
+            self.out.add(Problem(target.dockerfile, exc.line, exc.col, "", message))
             return
-        names = analyses[0].stage_names()
-        self.h.stages[target.name] = names
-        for key in ("target", "test"):
+        names = self.h.stages[target.name] = list(reading.names)
+        for key in ("target", "test") if (target.stage, target.test) != (None, None) else ():
             stage = target.stage if key == "target" else target.test
             if stage is not None and stage.lower() not in names:
                 shown = display_path(target.dockerfile)
@@ -195,47 +225,30 @@ class _Builder:
                         f"stage {stage!r} is not defined in {shown}{hint}{listed}"
                     )
                 )
-        externals: dict[tuple[str, int, str], ExternalBase] = {}
-        for analysis in analyses:
-            for use in analysis.images:
-                origin = Origin(
-                    "dockerfile",
-                    target.dockerfile,
-                    use.line,
-                    f"{use.instruction} {use.written}",
-                    use.ref,
-                    use == analysis.base,
-                )
-                parent = self.resolve(use.ref, target, use.line)
-                if isinstance(parent, str):
-                    self.edge(parent, target.name, origin)
-                elif parent is None:
-                    ref = parse_ref(use.ref)
-                    externals[(use.ref, use.line, use.instruction)] = ExternalBase(
-                        use.ref, ref.normalized(), origin
-                    )
-        self.h.externals[target.name] = list(externals.values())
+        for use, origin, parent in reading.uses:
+            if isinstance(parent, str):
+                self.edge(parent, target.name, origin)
+            else:
+                message = f"image {use.ref!r} {parent} (target {target.name!r})"
+                self.out.add(Problem(target.dockerfile, use.line, 1, "", message))
+        self.h.externals[target.name] = list(reading.externals)
 
-    def resolve(self, ref: str, target: Target, line: int) -> str | bool | None:
-        """The target a reference names, None for an external image, False if invalid."""
+    def resolve(self, ref: str) -> str | BadReference | None:
+        """The target a reference names, None for an external image, or why it is none."""
         if ref in self.spec.targets:
             return ref
         try:
             parsed = parse_ref(ref)
         except BadReference as exc:
-            self.out.add(
-                Problem(
-                    target.dockerfile, line, 1, "", f"image {ref!r} {exc} (target {target.name!r})"
-                )
-            )
-            return False
+            return exc
         if parsed.tag is None and parsed.digest:
             return None  # pinned by digest alone: an external image by definition
         return self.by_tag.get(parsed.without_digest().normalized())
 
     def cycles(self) -> None:
-        if nx.is_directed_acyclic_graph(self.h.dag):
-            return  # the usual case, found in one pass
+        with contextlib.suppress(nx.NetworkXUnfeasible):  # the usual case: levels in one pass
+            self.h.levels()
+            return
         for component in nx.strongly_connected_components(self.h.dag):
             nodes = sorted(component)
             if len(nodes) == 1 and not self.h.dag.has_edge(nodes[0], nodes[0]):

@@ -9,17 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
+from orchestrator.spec.fields import Fields, Spots
+from orchestrator.spec.fields import where as _where
 from orchestrator.spec.model import BuilderRef, CacheEntry, Group, Secret, Spec, Target, Where
-from orchestrator.spec.overrides import Override, parse_overrides
+from orchestrator.spec.overrides import parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
-from orchestrator.spec.yamlpos import Document, PathT, dotted
+from orchestrator.spec.yamlpos import Document, PathT
 
-_MERGED_MAPPINGS = ("args", "labels")
-
-
-def _where(doc: Document, path: PathT, *, key: bool = False) -> Where:
-    pos = (doc.keys if key else doc.values).get(path) or doc.where(path, key=key)
-    return Where(doc.path, pos[0], pos[1], dotted(path))
+# Fields a Target takes as written (under its own name), and those it takes as tuples.
+_AS_IS = {"target": "stage", "test": "test", "description": "description", "network": "network"}
+_AS_IS |= {"builder": "builder"}
+_TUPLES = frozenset(("tags", "platforms", "ssh", "depends_on"))
+_OTHERS = ("args", "labels", "cache_from", "cache_to", "no_cache", "pull", "reproducible")
+_FIELDS = frozenset(("context", "dockerfile", "secrets", *_AS_IS, *_TUPLES, *_OTHERS))
 
 
 def _scalar(value: Any) -> str:
@@ -43,8 +45,9 @@ class _Assembler:
         self.out = ProblemCollector()
         self.var_where: dict[str, Where] = {}
         self.paths: dict[str, Path] = {}
-        # Where the `defaults` values were written: the same for every target.
-        self.default_where: dict[tuple[int, PathT], Where] = {}
+        self.places: dict[tuple[str, str], Path] = {}  # (folder, as written) -> path
+        self.folders: dict[int, str] = {}  # each document's folder
+        self.fields = Fields(self.root, self.sets)
         block: dict[str, str] = {}
         for doc in docs:
             for name, value in doc.data.get("variables", {}).items():
@@ -62,13 +65,9 @@ class _Assembler:
                 self.var_where.setdefault(name, here)
         self.vars = Variables(block, overrides, environ, GitFacts(self.root.path.parent))
 
-    def interpolate(self, text: str, where: Where, target: str | None) -> str:
-        try:
-            return self.vars.interpolate(text, target)
-        except InterpolationError as exc:
-            spot = self.var_where.get(exc.variable, where) if exc.variable else where
-            self.out.add(spot.problem(str(exc)))
-            return text
+    def _failed(self, exc: InterpolationError, where: Where) -> None:
+        spot = self.var_where.get(exc.variable, where) if exc.variable else where
+        self.out.add(spot.problem(str(exc)))
 
     def check_variables(self) -> dict[str, str]:
         resolved = {}
@@ -84,79 +83,24 @@ class _Assembler:
                 self.out.add(spot.problem(str(exc)))
         return resolved
 
-    def layers(self, doc: Document, name: str) -> list[tuple[Document, PathT]]:
-        layers: list[tuple[Document, PathT]] = []
-        if "defaults" in self.root.data:
-            layers.append((self.root, ("defaults",)))
-        if doc is not self.root and "defaults" in doc.data:
-            layers.append((doc, ("defaults",)))
-        layers.append((doc, ("targets", name)))
-        return layers
-
-    def merged_fields(self, doc: Document, name: str) -> tuple[dict[str, Any], dict[str, Where]]:
-        """Fields of a target over its defaults, and where each value came from."""
-        fields: dict[str, Any] = {}
-        where: dict[str, Where] = {"": _where(doc, ("targets", name), key=True)}
-        for layer_doc, prefix in self.layers(doc, name):
-            node = layer_doc.data
-            for part in prefix:
-                node = node.get(part) or {}
-            at = self._default_where if prefix == ("defaults",) else _where
-            for key, value in node.items():
-                if key.startswith("x-"):
-                    continue
-                where[key] = at(layer_doc, (*prefix, key))
-                if key in _MERGED_MAPPINGS:
-                    fields.setdefault(key, {}).update(value)
-                    for sub in value:
-                        where[f"{key}.{sub}"] = at(layer_doc, (*prefix, key, sub))
-                    continue
-                fields[key] = value
-                for i, item in enumerate(value if isinstance(value, list) else []):
-                    where[f"{key}[{i}]"] = at(layer_doc, (*prefix, key, i))
-                    if isinstance(item, dict):
-                        for sub in item:
-                            where[f"{key}[{i}].{sub}"] = at(layer_doc, (*prefix, key, i, sub))
-        for override in self.sets:
-            if override.matches(name):
-                self._apply(override, fields, where)
-        return fields, where
-
-    def _default_where(self, doc: Document, path: PathT) -> Where:
-        """_where of a value under `defaults`, computed once for all targets."""
-        cached = self.default_where.get((id(doc), path))
-        if cached is None:
-            cached = self.default_where[id(doc), path] = _where(doc, path)
-        return cached
-
-    @staticmethod
-    def _apply(override: Override, fields: dict[str, Any], where: dict[str, Where]) -> None:
-        """Command-line values are literal: `$` is escaped before interpolation."""
-
-        def literal(value: Any) -> Any:
-            if isinstance(value, str):
-                return value.replace("$", "$$")
-            if isinstance(value, list):
-                return [literal(v) for v in value]
-            return value
-
-        spot = Where(None, 0, 0, f"--set {override.raw}")
-        if override.name is not None:
-            fields.setdefault(override.key, {})[override.name] = literal(override.value)
-            where[f"{override.key}.{override.name}"] = spot
-            where.setdefault(override.key, spot)
-            return
-        fields[override.key] = literal(override.value)
-        where[override.key] = spot
-        for i in range(len(override.value) if isinstance(override.value, list) else 0):
-            where[f"{override.key}[{i}]"] = spot
-
-    def render(self, value: Any, key: str, where: dict[str, Where], target: str) -> Any:
-        spot = where.get(key) or where[key.split("[", 1)[0].split(".", 1)[0]]
+    def render(self, value: Any, key: str, where: Spots, target: str) -> Any:
+        """`value` interpolated; a text without `$` is kept as it is, as interpolation
+        would keep it (most values of a big spec)."""
         if isinstance(value, str):
-            return self.interpolate(value, spot, target)
+            if "$" not in value:
+                return value
+            try:
+                return self.vars.interpolate(value, target)
+            except InterpolationError as exc:
+                self._failed(exc, where.get(key) or where[key.split("[", 1)[0].split(".", 1)[0]])
+                return value
         if isinstance(value, list):
-            return [self.render(v, f"{key}[{i}]", where, target) for i, v in enumerate(value)]
+            return [
+                v
+                if isinstance(v, str) and "$" not in v
+                else self.render(v, f"{key}[{i}]", where, target)
+                for i, v in enumerate(value)
+            ]
         if isinstance(value, dict):
             return {k: self.render(v, f"{key}.{k}", where, target) for k, v in value.items()}
         return value
@@ -164,53 +108,62 @@ class _Assembler:
     def path(self, folder: str, written: str) -> Path:
         """`written` relative to `folder`, normalised; one object per path, so that the
         checks after this hash and compare each path once, not once per target."""
-        text = os.path.normpath(os.path.join(folder, written))
-        known = self.paths.get(text)
+        known = self.places.get((folder, written))
         if known is None:
-            known = self.paths[text] = Path(text)
+            text = os.path.normpath(os.path.join(folder, written))
+            known = self.paths.get(text)
+            if known is None:
+                known = self.paths[text] = Path(text)
+            self.places[folder, written] = known
         return known
 
     def target(self, doc: Document, name: str) -> Target:
-        raw, where = self.merged_fields(doc, name)
-        f = {k: self.render(v, k, where, name) for k, v in raw.items()}
-        folder = str(doc.path.parent)
-        context = self.path(folder, f.get("context", "."))
-        dockerfile = self.path(str(context), f.get("dockerfile", "Dockerfile"))
-        secrets = tuple(
+        raw = self.fields.merged(doc, name)
+        where = self.fields.spots(doc, name)
+        folder = self.folders.get(id(doc))
+        if folder is None:
+            folder = self.folders[id(doc)] = str(doc.path.parent)
+        given: dict[str, Any] = {}  # the fields written; Target's defaults for the others
+        written = {"context": ".", "dockerfile": "Dockerfile"}
+        for key, as_written in raw.items():
+            if key not in _FIELDS:
+                continue  # an extension field (x-)
+            value: Any = (
+                as_written
+                if isinstance(as_written, str) and "$" not in as_written
+                else self.render(as_written, key, where, name)
+            )
+            if key in written:
+                written[key] = value
+            elif key in _AS_IS:
+                given[_AS_IS[key]] = value
+            elif key in _TUPLES:
+                given[key] = tuple(value)
+            elif key in ("args", "labels"):
+                given[key] = {k: _scalar(v) for k, v in value.items()}
+            elif key in ("cache_from", "cache_to"):
+                given[key] = tuple(map(_cache, value))
+            elif key in ("no_cache", "pull"):
+                given[key] = bool(value)
+            elif key == "reproducible":
+                given[key] = bool(value)
+                given["epoch"] = value.get("epoch") if isinstance(value, dict) else None
+            elif key == "secrets":
+                given[key] = self.secrets(folder, value)
+        if "tags" in raw:
+            given["tag_templates"] = tuple(map(str, raw["tags"]))
+        context = self.path(folder, written["context"])
+        dockerfile = self.path(str(context), written["dockerfile"])
+        return Target(name, doc.path, context, dockerfile, where=where, **given)
+
+    def secrets(self, folder: str, written: list[dict[str, Any]]) -> tuple[Secret, ...]:
+        return tuple(
             Secret(
                 id=s["id"],
                 src=self.path(folder, os.path.expanduser(s["src"])) if "src" in s else None,
                 env=s.get("env"),
             )
-            for s in f.get("secrets", [])
-        )
-        return Target(
-            name=name,
-            spec_file=doc.path,
-            context=context,
-            dockerfile=dockerfile,
-            stage=f.get("target"),
-            test=f.get("test"),
-            description=f.get("description", ""),
-            args={k: _scalar(v) for k, v in f.get("args", {}).items()},
-            labels={k: _scalar(v) for k, v in f.get("labels", {}).items()},
-            tags=tuple(f.get("tags", [])),
-            tag_templates=tuple(str(t) for t in raw.get("tags", [])),
-            platforms=tuple(f.get("platforms", [])),
-            cache_from=tuple(_cache(c) for c in f.get("cache_from", [])),
-            cache_to=tuple(_cache(c) for c in f.get("cache_to", [])),
-            secrets=secrets,
-            ssh=tuple(f.get("ssh", [])),
-            network=f.get("network"),
-            no_cache=bool(f.get("no_cache", False)),
-            pull=bool(f.get("pull", False)),
-            reproducible=bool(f.get("reproducible", False)),
-            epoch=f["reproducible"].get("epoch")
-            if isinstance(f.get("reproducible"), dict)
-            else None,
-            builder=f.get("builder"),
-            depends_on=tuple(f.get("depends_on", [])),
-            where=where,
+            for s in written
         )
 
     def assemble(self) -> Spec:

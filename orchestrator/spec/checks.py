@@ -9,7 +9,13 @@ from fnmatch import fnmatchcase
 
 from orchestrator.errors import ProblemCollector
 from orchestrator.hints import did_you_mean
-from orchestrator.refs import BadReference, normalize_platform, parse_ref, platform_problem
+from orchestrator.refs import (
+    BadReference,
+    normalize,
+    normalize_platform,
+    parse_ref,
+    platform_problem,
+)
 from orchestrator.spec.model import Spec, Target
 from orchestrator.spec.paths import PathFacts, check_paths, check_secret_files
 
@@ -22,14 +28,20 @@ def is_glob(text: str) -> bool:
 
 def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool) -> None:
     facts = PathFacts()
-    for target in spec.targets.values():
-        _check_depends_on(spec, target, out)
-        _check_platforms(target, out)
-        _check_tags(target, out)
+    for target in spec.targets.values():  # each check only where it has something to see
+        if target.depends_on:
+            _check_depends_on(spec, target, out)
+        if target.platforms:
+            _check_platforms(target, out)
+        if target.tags:
+            _check_tags(target, out)
         check_paths(spec, target, out, facts, allow_outside_context=allow_outside_context)
-        check_secret_files(target, out)
-        _check_caches(target, out)
-        _check_labels(target, out)
+        if target.secrets or target.ssh:
+            check_secret_files(target, out)
+        if target.cache_from or target.cache_to:
+            _check_caches(target, out)
+        if target.labels:
+            _check_labels(target, out)
     _check_tag_owners(spec, out)
     _check_groups(spec, out)
     _check_builders(spec, out)
@@ -80,12 +92,11 @@ def _check_platforms(target: Target, out: ProblemCollector) -> None:
 
 
 def _check_tags(target: Target, out: ProblemCollector) -> None:
-    templates = dict(enumerate(target.tag_templates))
     for i, tag in enumerate(target.tags):
         try:
             ref = parse_ref(tag)
         except BadReference as exc:
-            template = templates.get(i, tag)
+            template = dict(enumerate(target.tag_templates)).get(i, tag)
             origin = f" (from template {template!r})" if template != tag else ""
             out.add(target.at(f"tags[{i}]").problem(f"tag {tag!r}{origin} {exc}"))
             continue
@@ -137,7 +148,7 @@ def _check_tag_owners(spec: Spec, out: ProblemCollector) -> None:
     for target in spec.targets.values():
         for i, tag in enumerate(target.tags):
             try:
-                key = parse_ref(tag).normalized()
+                key = normalize(tag)
             except BadReference:
                 continue
             if key in owners and owners[key][0].name != target.name:

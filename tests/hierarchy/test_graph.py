@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,48 @@ def test_cut_to_the_host_platform_a_target_without_platforms_is_kept_as_it_is(
     cut = restrict_platforms(project, [host_platform()])
     assert list(cut.spec.targets) == ["a"]
     assert cut.spec.targets["a"] is project.spec.targets["a"]  # same key: same target
+
+
+def test_validating_stays_linear_each_reference_parsed_once_positions_read_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks and the graph each ask about every tag, and every target about its
+    base: each text is parsed once all the same. A valid spec's positions under
+    `targets` are never looked for; a spec with a problem in each target reads them
+    once (the file read twice in all), not once a problem."""
+    from orchestrator import refs
+    from orchestrator.spec import yamlpos
+
+    parsed: list[str] = []
+    parse = refs._parse
+
+    def counting_parse(text: str) -> refs.ImageRef:
+        parsed.append(text)
+        return parse(text)
+
+    builders: list[object] = []
+
+    class CountingBuilder(yamlpos.Builder):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            builders.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(refs, "_parse", counting_parse)
+    monkeypatch.setattr(yamlpos, "Builder", CountingBuilder)
+    refs._parsed.cache_clear()
+    n = 200
+    spec = "version: 1\ntargets:\n" + "".join(
+        f"  t{i}:\n    context: c\n    tags: [registry.example.com/x/t{i}:1]\n" for i in range(n)
+    )
+    write_tree(tmp_path, {"builds.yaml": spec, "c/Dockerfile": "FROM alpine:3.20\n"})
+    project = load_project(None, cwd=tmp_path, environ={})
+    assert len(project.spec.targets) == n
+    assert len(parsed) == len(set(parsed)) == n + 1  # each tag, and the base, once
+    assert len(builders) == 1
+    write_tree(tmp_path, {"builds.yaml": spec.replace("context: c", "context: gone")})
+    with pytest.raises(SpecError) as info:
+        load_project(None, cwd=tmp_path, environ={})
+    assert [(p.line, p.col, p.path) for p in info.value.problems] == [
+        (4 + 3 * i, 14, f"targets.t{i}.context") for i in range(n)
+    ]
+    assert len(builders) == 3
