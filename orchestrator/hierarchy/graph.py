@@ -214,7 +214,7 @@ class _Builder:
             self.out.add(Problem(target.dockerfile, exc.line, exc.col, "", message))
             return
         names = self.h.stages[target.name] = list(reading.names)
-        for key in ("target", "test") if (target.stage, target.test) != (None, None) else ():
+        for key in ("target", "test"):
             stage = target.stage if key == "target" else target.test
             if stage is not None and stage.lower() not in names:
                 shown = display_path(target.dockerfile)

@@ -95,12 +95,7 @@ class _Assembler:
                 self._failed(exc, where.get(key) or where[key.split("[", 1)[0].split(".", 1)[0]])
                 return value
         if isinstance(value, list):
-            return [
-                v
-                if isinstance(v, str) and "$" not in v
-                else self.render(v, f"{key}[{i}]", where, target)
-                for i, v in enumerate(value)
-            ]
+            return [self.render(v, f"{key}[{i}]", where, target) for i, v in enumerate(value)]
         if isinstance(value, dict):
             return {k: self.render(v, f"{key}.{k}", where, target) for k, v in value.items()}
         return value
@@ -128,11 +123,7 @@ class _Assembler:
         for key, as_written in raw.items():
             if key not in _FIELDS:
                 continue  # an extension field (x-)
-            value: Any = (
-                as_written
-                if isinstance(as_written, str) and "$" not in as_written
-                else self.render(as_written, key, where, name)
-            )
+            value: Any = self.render(as_written, key, where, name)
             if key in written:
                 written[key] = value
             elif key in _AS_IS:
