@@ -66,6 +66,11 @@ def _suffixed(path: Path | None, platform: str) -> Path | None:
     return path.with_name(f"{path.stem}-{slug(platform)}{path.suffix}") if path else None
 
 
+def platforms_of(farm: Mapping[Place, list[str]]) -> list[str]:
+    """Every platform the farm builds, place by place."""
+    return [p for platforms in farm.values() for p in platforms]
+
+
 def run_farm(
     project: Project,
     options: BuildOptions,
@@ -80,7 +85,7 @@ def run_farm(
     """The farm's check, parts and merge (see the module docstring). `options`: the
     run's, as it was asked (each part is cut from them again: a shard's part works out
     its shard); `selected`: the targets the parts build between them."""
-    every = [p for platforms in farm.values() for p in platforms]
+    every = platforms_of(farm)
     check(project, options, backend, farm, selected=selected, stream=stream)
     locked = lock or complete_lock(project.hierarchy, backend, list(selected), stream)
     codes = run_parts(project, options, backend, farm, stream=stream, locked=locked, part=part)
@@ -116,8 +121,7 @@ def check(
             "shards by platform (--split platforms), so that each builds on one"
         )
     check_farm(options.mode)
-    every = [p for platforms in farm.values() for p in platforms]
-    backend.check_builders(uses(project.hierarchy, selected, options.mode, every))
+    backend.check_builders(uses(project.hierarchy, selected, options.mode, platforms_of(farm)))
     stream.write(
         "builders: "
         + "; ".join(f"{', '.join(ps)} on {place.describe()}" for place, ps in farm.items())
