@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.events import Event, Finished, Stopping
 from orchestrator.execution.schedule import Schedule
-from orchestrator.execution.status import Kind, Phase, Status
+from orchestrator.execution.status import GateResult, Kind, Phase, Status
 
 Emit = Callable[[Event], None]
 
@@ -30,6 +30,7 @@ class Outcome:
     attempts: int = 0
     log_tail: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # tags pushed (also by a push that failed later)
+    gates: tuple[GateResult, ...] = ()  # every gate on every platform, in the order run
 
 
 # work(target, emit, cancel, digests of finished targets) -> Outcome

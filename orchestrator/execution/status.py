@@ -17,7 +17,9 @@ class Kind(StrEnum):
 class Phase(StrEnum):
     BUILD = "build"
     TEST = "test"
+    GATE = "gate"  # a quality gate, on one of the image's platforms
     PUSH = "push"
+    SIGN = "sign"  # signing what was pushed, or attesting its SBOM
     WAIT = "wait"  # for a parent another shard builds
 
 
@@ -44,3 +46,27 @@ class Status:
         if self.kind is Kind.CANCELLED and self.reason:
             return f"cancelled ({self.reason})"
         return str(self.kind)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate on one platform of a target's image: passed, failed (with its findings)
+    or skipped (with why: --skip-gate, or a tool that cannot run there)."""
+
+    gate: str
+    platform: str | None  # None: a gate on the target as a whole (its Dockerfile, its bases)
+    passed: bool
+    findings: tuple[str, ...] = ()  # what failed it, one line each; or what it found
+    skipped: str = ""  # why it did not run ("--skip-gate scan")
+    duration_s: float = 0.0
+    files: tuple[str, ...] = ()  # what it wrote (an SBOM), relative to the reports folder
+
+    def describe(self) -> str:
+        """ "scan: secret aws-access-key-id in /etc/creds (CRITICAL) on linux/arm64"."""
+        where = f" on {self.platform}" if self.platform else ""
+        if self.skipped:
+            return f"{self.gate}: skipped ({self.skipped}){where}"
+        if self.passed:
+            return f"{self.gate}: passed{where}"
+        found = "; ".join(self.findings) or "failed"
+        return f"{self.gate}: {found}{where}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
 from orchestrator.spec.fields import Fields, Spots
 from orchestrator.spec.fields import where as _where
+from orchestrator.spec.gates import gates_from, signing_from
 from orchestrator.spec.model import BuilderRef, CacheEntry, Group, Secret, Spec, Target, Where
 from orchestrator.spec.overrides import parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
@@ -21,7 +23,8 @@ _AS_IS = {"target": "stage", "test": "test", "description": "description", "netw
 _AS_IS |= {"builder": "builder"}
 _TUPLES = frozenset(("tags", "platforms", "ssh", "depends_on"))
 _OTHERS = ("args", "labels", "cache_from", "cache_to", "no_cache", "pull", "reproducible")
-_FIELDS = frozenset(("context", "dockerfile", "secrets", *_AS_IS, *_TUPLES, *_OTHERS))
+_FIELDS = frozenset(("gates", "sign", *_OTHERS))
+_FIELDS |= frozenset(("context", "dockerfile", "secrets", *_AS_IS, *_TUPLES))
 
 
 def _scalar(value: Any) -> str:
@@ -119,6 +122,7 @@ class _Assembler:
         if folder is None:
             folder = self.folders[id(doc)] = str(doc.path.parent)
         given: dict[str, Any] = {}  # the fields written; Target's defaults for the others
+        gates: dict[str, Any] = {}
         written = {"context": ".", "dockerfile": "Dockerfile"}
         for key, as_written in raw.items():
             if key not in _FIELDS:
@@ -141,11 +145,25 @@ class _Assembler:
                 given["epoch"] = value.get("epoch") if isinstance(value, dict) else None
             elif key == "secrets":
                 given[key] = self.secrets(folder, value)
+            elif key == "gates":
+                gates = value
+            elif key == "sign":
+                given[key] = signing_from(self.key_paths(folder, value)) if value else None
         if "tags" in raw:
             given["tag_templates"] = tuple(map(str, raw["tags"]))
         context = self.path(folder, written["context"])
         dockerfile = self.path(str(context), written["dockerfile"])
+        if gates:
+            given["gates"] = gates_from(gates, partial(self.path, str(context)))
         return Target(name, doc.path, context, dockerfile, where=where, **given)
+
+    def key_paths(self, folder: str, sign: dict[str, Any]) -> dict[str, Any]:
+        """`sign`'s key files relative to the spec's folder (a KMS URI as written)."""
+        out = dict(sign)
+        for field in ("key", "public_key"):
+            if field in out and "://" not in out[field]:
+                out[field] = str(self.path(folder, os.path.expanduser(out[field])))
+        return out
 
     def secrets(self, folder: str, written: list[dict[str, Any]]) -> tuple[Secret, ...]:
         return tuple(

@@ -13,7 +13,7 @@ from orchestrator.spec.model import Where
 from orchestrator.spec.overrides import Override
 from orchestrator.spec.yamlpos import Document, PathT, dotted
 
-MERGED_MAPPINGS = ("args", "labels")  # merged key by key over the defaults
+MERGED_MAPPINGS = ("args", "labels", "gates")  # merged key by key over the defaults
 Layer = tuple[Document, PathT]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from orchestrator.errors import Problem, display_path
+from orchestrator.spec.gates import Gates, Signing
 
 
 class Where(NamedTuple):
@@ -81,6 +82,8 @@ class Target:
     epoch: int | None = None  # a fixed SOURCE_DATE_EPOCH (reproducible); None: from git
     builder: str | None = None
     depends_on: tuple[str, ...] = ()
+    gates: Gates = field(default_factory=Gates)
+    sign: Signing | None = None
     # Where each field (and list item: "tags[0]") was written; defaults included.
     where: Mapping[str, Where] = field(default_factory=dict, compare=False)
 

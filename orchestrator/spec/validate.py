@@ -48,6 +48,8 @@ def type_name(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
@@ -107,7 +109,7 @@ def _required(error: ValidationError, doc: Document) -> list[Problem]:
 
 
 def _enum(error: ValidationError, doc: Document) -> list[Problem]:
-    choices = [str(c) for c in _rule(error)]
+    choices = [str(c).lower() if isinstance(c, bool) else str(c) for c in _rule(error)]
     hint = did_you_mean(str(_instance(error)), choices)
     return [
         doc.problem(
@@ -118,7 +120,9 @@ def _enum(error: ValidationError, doc: Document) -> list[Problem]:
 
 
 def _const(error: ValidationError, doc: Document) -> list[Problem]:
-    return [doc.problem(_path(error), f"must be {_rule(error)}, not {_show(_instance(error))}")]
+    rule = _rule(error)
+    shown = str(rule).lower() if isinstance(rule, bool) else rule
+    return [doc.problem(_path(error), f"must be {shown}, not {_show(_instance(error))}")]
 
 
 def _custom_or(default: str) -> Humaniser:

@@ -115,6 +115,55 @@ CASES: list[tuple[str, str, dict[str, str], str]] = [
         "'_' and '-', starting with a letter or digit",
     ),
     (
+        "gate-unknown",
+        GOOD.replace("    context: py\n", "    context: py\n    gates: {max_sise: 1MB}\n"),
+        {},
+        "builds.yaml:10:13: targets.py.gates.max_sise: unknown key; did you mean 'max_size'?",
+    ),
+    (
+        "gate-scan-key-unknown",
+        GOOD.replace(
+            "    context: py\n", "    context: py\n    gates: {scan: {scaners: [vuln]}}\n"
+        ),
+        {},
+        "builds.yaml:10:20: targets.py.gates.scan.scaners: unknown key; did you mean 'scanners'?",
+    ),
+    (
+        "gate-severity-case",
+        GOOD.replace(
+            "    context: py\n", "    context: py\n    gates: {scan: {severity: [critical]}}\n"
+        ),
+        {},
+        "builds.yaml:10:31: targets.py.gates.scan.severity[0]: 'critical' is not allowed; use "
+        "one of: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL; did you mean 'CRITICAL'?",
+    ),
+    (
+        "gate-size",
+        GOOD.replace("    context: py\n", "    context: py\n    gates: {max_size: 5 parsecs}\n"),
+        {},
+        "builds.yaml:10:23: targets.py.gates.max_size: is a size: bytes, or a number with kB, "
+        "MB, GB (powers of 1000) or KiB, MiB, GiB, or false",
+    ),
+    (
+        "gate-user",
+        GOOD.replace("    context: py\n", "    context: py\n    gates: {user: nonroot}\n"),
+        {},
+        "builds.yaml:10:19: targets.py.gates.user: 'nonroot' is not allowed; use one of: "
+        "non-root, false; did you mean 'non-root'?",
+    ),
+    (
+        "sign-without-key",
+        GOOD.replace("    context: py\n", "    context: py\n    sign: {password_env: PW}\n"),
+        {},
+        "builds.yaml:10:11: targets.py.sign: missing required key 'key'",
+    ),
+    (
+        "sign-true",
+        GOOD.replace("    context: py\n", "    context: py\n    sign: true\n"),
+        {},
+        "builds.yaml:10:11: targets.py.sign: must be false, not true",
+    ),
+    (
         "secret-src-and-env",
         GOOD.replace(
             "    context: py\n", "    context: py\n    secrets: [{id: tok, src: t.txt, env: TOK}]\n"
