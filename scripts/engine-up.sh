@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts a real build engine on a Debian 12 host that lacks one:
 # Docker Engine 26 (containerd image store, BuildKit built in), the buildx
-# plugin, QEMU binfmt for linux/arm64 and a local registry at
-# $STACKBAKE_REGISTRY (scripts/lib.sh). Idempotent: where all four already
-# answer it only prints versions. Needs root for the rest: re-runs itself
-# through sudo when it is not root.
+# plugin, QEMU binfmt for linux/arm64, a local registry at
+# $STACKBAKE_REGISTRY (scripts/lib.sh) and cosign (signing what is pushed).
+# Idempotent: where all five already answer it only prints versions. Needs
+# root for the rest: re-runs itself through sudo when it is not root.
 #
 # Debian 12 ships no buildx and only Docker 20.10, so both come from the
 # Debian 13 (trixie) suite of the mirror this machine's apt already uses
-# (scripts/lib.sh reads it from the apt sources).
+# (scripts/lib.sh reads it from the apt sources); so does cosign (2.5, which
+# Debian 12 lacks; it depends on libc6 only).
 set -euo pipefail
 trap 'echo "engine-up: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 export DEBIAN_FRONTEND=noninteractive
@@ -22,7 +23,8 @@ missing() {
   docker info >/dev/null 2>&1 || { echo "docker engine"; return; }
   docker buildx version >/dev/null 2>&1 || { echo "docker buildx"; return; }
   grep -qs enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || { echo "arm64 emulation (binfmt)"; return; }
-  curl -fs -o /dev/null "http://$registry/v2/" || echo "registry at $registry"
+  curl -fs -o /dev/null "http://$registry/v2/" || { echo "registry at $registry"; return; }
+  command -v cosign >/dev/null || echo "cosign"
 }
 versions() {
   docker version --format 'engine {{.Server.Version}} (client {{.Client.Version}})'
@@ -53,6 +55,7 @@ debs=()
 dockerd --version 2>/dev/null | grep -q 'version 2[6-9]' || debs+=(docker.io)
 [ -x /usr/libexec/docker/cli-plugins/docker-buildx ] || debs+=(docker-buildx)
 command -v docker >/dev/null || debs+=(docker-cli)
+command -v cosign >/dev/null || debs+=(cosign)
 if [ ${#debs[@]} != 0 ]; then
   state=/var/tmp/engine-apt trixie="deb $(debian_mirror) trixie main"
   apt_in "$state" "$trixie" update >/dev/null

@@ -1,0 +1,1 @@
+"""Signing what is pushed with cosign, attesting its SBOMs, and verifying both."""
