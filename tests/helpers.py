@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +107,7 @@ def execute_plan(
     interrupted: threading.Event | None = None,
     on_event: Callable[[tuple[object, ...]], None] = lambda event: None,
     environ: Mapping[str, str] | None = None,
+    **fakes: Any,
 ) -> Executed:
     """The build pipeline's own wiring (prepare, then execute) with a recording backend;
     each event also goes to `on_event` as it happens (to interrupt at a given point).
@@ -129,5 +131,6 @@ def execute_plan(
         on_event=seen,
         interrupted=interrupted or threading.Event(),
         clock=ticks(),
+        **fakes,  # gater=, sealer=: the gates and the signing, recorded
     )
     return Executed(plan, record, events, out.getvalue(), state)

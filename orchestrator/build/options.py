@@ -103,6 +103,8 @@ class BuildOptions:
     ordered: bool = False  # the shards of `matrix --ordered`
     atomic: bool = False  # --push --atomic: release tags move once every target passed
     part: str = ""  # one platform's part of a farm (build/farm.py), its builders checked
+    skip_gates: tuple[str, ...] = ()  # --skip-gate: bypassed, and said so in every report
+    reports: Path | None = None  # where gates write their files (SBOMs); None: .stackbake/reports
 
 
 def parse_shard(text: str) -> tuple[int, int]:

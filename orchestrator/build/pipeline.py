@@ -32,14 +32,17 @@ from rich.console import Console
 from orchestrator.backend.base import Backend
 from orchestrator.bases.lockfile import Lock
 from orchestrator.build.alone import AloneBuilder
+from orchestrator.build.attempts import RetryPolicy
 from orchestrator.build.builders import settle, spread
 from orchestrator.build.farm import run_farm
+from orchestrator.build.gating import Gater, ImageGates
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.options import BuildOptions
 from orchestrator.build.plan import Plan, prepare
 from orchestrator.build.promotion import run_publish
 from orchestrator.build.requests import RequestFactory
-from orchestrator.build.runner import RetryPolicy, TargetRunner
+from orchestrator.build.runner import TargetRunner
+from orchestrator.build.sealing import Seal
 from orchestrator.build.session import SessionBuilder, open_session
 from orchestrator.build.shards import Scope, narrow
 from orchestrator.build.tags import RunTags
@@ -55,10 +58,11 @@ from orchestrator.execution.schedule import Schedule
 from orchestrator.execution.status import Kind
 from orchestrator.hierarchy.naming import image_names, key_tag
 from orchestrator.hierarchy.project import Project
-from orchestrator.report.display import Display, LiveDisplay, PlainDisplay, QuietDisplay
+from orchestrator.report.display import choose_display
 from orchestrator.report.files import append_step_summary, write_junit, write_report
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import print_summary
+from orchestrator.spec.model import Target
 from orchestrator.state import Holder, StateDir
 
 
@@ -227,6 +231,7 @@ def new_record(plan: Plan, state: StateDir) -> RunRecord:
             for n in plan.selected
         },
         plan.started,
+        skipped_gates=plan.options.skip_gates,
     )
 
 
@@ -239,8 +244,12 @@ def execute(
     on_event: Callable[[Event], None],
     interrupted: threading.Event,
     clock: Callable[[], float] = time.time,
+    gater: Gater | None = None,
+    sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] | None = None,
 ) -> None:
-    """Run the plan: each event is applied to `record`, then given to `on_event`."""
+    """Run the plan: each event is applied to `record`, then given to `on_event`.
+    `gater`, `sealer`: the gates and the signing (default: the real ones, when a
+    target has gates or signs)."""
     h, options = plan.hierarchy, plan.options
     tags = RunTags(backend)
     keys = {n: plan.fresh.key(n) for n in plan.selected}
@@ -253,7 +262,13 @@ def execute(
         builder = SessionBuilder(open_session(plan, factory, tags, backend, state), alone)
     retry = RetryPolicy(options.retries, options.retry_timeout_s, options.retry_base_s)
     lineage = Lineage(backend, h, pushed=options.mode.pushes)
-    runner = TargetRunner(plan, builder, backend, factory, tags, state, lineage, retry, clock)
+    reports = options.reports or state.root / "reports"
+    if gater is None and any(h.spec.targets[n].gates.on_image() for n in plan.selected):
+        gater = ImageGates(h, frozenset(options.skip_gates), reports, options.platforms)
+    runner = TargetRunner(
+        plan, builder, backend, factory, tags, state, lineage, retry, clock, gater, reports
+    )
+    runner.sealer = sealer or runner.sealer
     schedule = Schedule(h.dag.subgraph(plan.selected).copy(), state.durations(), options.jobs)
     try:
         with builder:
@@ -283,11 +298,3 @@ def finish(
     if record.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if record.ok else EXIT_FAILED
-
-
-def choose_display(progress: str, console: Console, run: RunRecord, stream: IO[str]) -> Display:
-    if progress == "quiet":
-        return QuietDisplay()
-    if progress == "tty" or (progress == "auto" and console.is_terminal):
-        return LiveDisplay(console, run)
-    return PlainDisplay(stream)

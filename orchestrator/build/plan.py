@@ -19,6 +19,7 @@ from orchestrator.build.labels import Provenance
 from orchestrator.build.options import IMAGE_OUTPUTS, BuildOptions, OutputMode, output_kind
 from orchestrator.errors import UsageError
 from orchestrator.freshness.uptodate import Freshness, assess
+from orchestrator.gates.static import check_gates
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.selection import expand_names, select
@@ -70,6 +71,7 @@ def prepare(
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(h, selected, options.mode)
     check_secrets(project.spec, selected, environ)
+    check_gates(project, selected)  # hadolint, allowed bases, the gates' files
     if lock is None:
         lock = complete_lock(h, backend, selected, stream)
     locked = lock.digests()
@@ -85,8 +87,7 @@ def prepare(
         known=known,
     )
     fresh = fresh.with_up_to_date({n: d for n, d in (published or {}).items() if n in elsewhere})
-    for warning in fresh.warnings(h):
-        stream.write(warning + "\n")
+    stream.write("".join(f"{warning}\n" for warning in fresh.warnings(h)))
     building = [n for n in selected if n not in fresh.up_to_date and n not in elsewhere]
     if building:  # nothing to build, nothing to ask of the engine: no pre-flight
         check_engine(h, selected, building, options, backend)
@@ -231,11 +232,16 @@ def named_by_build(h: Hierarchy, building: Sequence[str], mode: OutputMode) -> f
     """The one rule for when a build names its image with its release tags itself: when
     nothing can still fail or change between that build and the target's release. That
     is: builds land as images that tags name, the run does not push (a push can fail, and
-    a session's target be cancelled before it), the target has no test stage, and it has
-    no parent: a child's image is checked against its parent's after the build (its
-    lineage, build/lineage.py), and in a session its parent may even be built again.
-    Every other target builds under a staging tag, and its release tags move once its
-    build, its lineage and its test stage passed."""
+    a session's target be cancelled before it), the target has no test stage and no gates
+    on its image, and it has no parent: a child's image is checked against its parent's
+    after the build (its lineage, build/lineage.py), and in a session its parent may even
+    be built again. Every other target builds under a staging tag, and its release tags
+    move once its build, its lineage, its test stage and its gates passed."""
     if not mode.names_images or mode.pushes:
         return frozenset()
-    return frozenset(n for n in building if not h.spec.targets[n].test and not h.parents(n))
+    targets = h.spec.targets
+    return frozenset(
+        n
+        for n in building
+        if not targets[n].test and not targets[n].gates.on_image() and not h.parents(n)
+    )

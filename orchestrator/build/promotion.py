@@ -8,7 +8,8 @@ shards and per-platform builds pushed under their key tags.
    (`--partial`: everything else that is complete moves), and the targets held back
    are named.
 3. move: every target's per-platform images merged into one index under its whole key
-   tag first (key tags only: nothing a user pulls changes), then the release tags
+   tag first (key tags only: nothing a user pulls changes), a signed target's index
+   signed (its platforms were signed and attested when pushed), then the release tags
    copied from it, registry side, parents first, stopping at the first that fails (and
    saying what moved). Targets already published are left as they are, so a publish run
    again after a fix does only what is left.
@@ -32,6 +33,7 @@ from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.restrict import restrict_platforms
 from orchestrator.hierarchy.selection import select
 from orchestrator.refs import normalize_platform
+from orchestrator.signing.cosign import sign
 from orchestrator.state import StateDir
 
 
@@ -160,12 +162,26 @@ def _merged(name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
     return merged.ok
 
 
+def _signed(project: Project, name: str, digest: str | None, stream: IO[str]) -> bool:
+    """A signed target's whole image (the index merged from its platforms, each signed
+    and attested by the run that pushed it) signed by digest before a release tag moves."""
+    target = project.spec.targets[name]
+    if target.sign is None or digest is None:
+        return True
+    signed = sign(registry_pin(target, digest), target.sign, _quiet, CancelToken())
+    if not signed.ok:
+        stream.write(f"{name}: {signed.reason}\n")
+    return signed.ok
+
+
 def _move(project: Project, name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
     """The target's release tags onto the image of its whole key tag."""
     tags = list(image_names(project.spec.targets[name]))
     current = backend.lookup([f.whole, *tags])
     digest = current[f.whole].digest if f.whole in current else f.digest
     moving = [t for t in tags if t not in current or current[t].digest != digest]
+    if moving and not _signed(project, name, digest, stream):
+        return False
     if moving:
         copied = backend.copy(f.whole, moving, _quiet, CancelToken())
         if not copied.ok:

@@ -1,5 +1,6 @@
 """The push phase of a target: its release tags pushed one by one, then its key tag
-made in the registry ("this key is published": it comes last). What was published is
+made in the registry ("this key is published": it comes last; for a signed target, it
+comes first, and the signature before every release tag). What was published is
 kept across the phase's attempts, so a retry pushes only what is missing, and a push
 that fails half-way says which tags it did publish."""
 
@@ -19,6 +20,18 @@ class Publication:
     key_tag: str | None = None  # made registry side from `source` once the tags are pushed
     source: str | None = None  # REPO@DIGEST of the pushed image
     published: list[str] = field(default_factory=list)
+
+    def push_first(self, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        """A signed target's image goes to its registry under its key tag (or, without
+        one, its first tag) alone, to be signed there before any other tag names it.
+        The key tag must be a local name of the image too."""
+        first = self.key_tag or self.tags[0]
+        if first in self.published:
+            return BuildResult(True)
+        pushed = self.backend.push(self.target, [first], on_line, cancel)
+        if pushed.ok:
+            self.published.append(first)
+        return pushed
 
     def attempt(self, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         tail: list[str] = []

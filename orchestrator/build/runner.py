@@ -6,25 +6,29 @@ when is decided here and in the plan."""
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from orchestrator.backend.base import Backend, BuildResult, OnLine
 from orchestrator.backend.registry import RegistryUnreachable
+from orchestrator.build.attempts import Attempts, RetryPolicy, failed
+from orchestrator.build.gating import Gater
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.plan import Plan
 from orchestrator.build.publish import Publication
 from orchestrator.build.requests import RequestFactory
+from orchestrator.build.sealing import Seal, Sealer, sboms, signed_before
 from orchestrator.build.tags import RunTags
 from orchestrator.execution.cancel import CancelToken
-from orchestrator.execution.events import LogLine, Retrying, Started
+from orchestrator.execution.events import LogLine, Started
 from orchestrator.execution.executor import Emit, Outcome
-from orchestrator.execution.status import Kind, Phase, Status
+from orchestrator.execution.status import GateResult, Kind, Phase, Status
 from orchestrator.freshness.uptodate import record
 from orchestrator.hierarchy.naming import image_names, key_tag, registry_pin
+from orchestrator.spec.model import Target
 from orchestrator.state import StateDir
 
 
@@ -54,75 +58,6 @@ class Builder(Protocol):
 POLL_CAP_S = 2.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Transient errors are retried while the phase's time budget lasts (`timeout_s`
-    from its first attempt), at most `retries` times when given, with exponential
-    backoff (capped) and jitter."""
-
-    retries: int | None = None
-    timeout_s: float = 60.0
-    base_s: float = 1.0
-    cap_s: float = 10.0
-    rng: random.Random = field(default_factory=random.Random, compare=False)
-    now: Callable[[], float] = field(default=time.monotonic, compare=False)
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))], at least base/2."""
-        ceiling = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
-        return max(self.base_s / 2, self.rng.uniform(0, ceiling))
-
-    def next_delay(self, attempt: int, since: float) -> float | None:
-        """How long to wait before the attempt after `attempt`, which failed transiently
-        (`since`: when the phase's first attempt started); None: no more attempts."""
-        if self.retries is not None and attempt > self.retries:
-            return None
-        left = self.timeout_s - (self.now() - since)
-        return None if left <= 0 else min(self.delay(attempt), left)
-
-
-@dataclass
-class Attempts:
-    """A target's phases, each tried until it succeeds, fails for good or is cancelled;
-    `count` is every try of every phase. A phase run again (a build done over for its
-    lineage) goes on counting its attempts."""
-
-    name: str
-    emit: Emit
-    cancel: CancelToken
-    retry: RetryPolicy
-    clock: Callable[[], float]
-    count: int = 0
-    of_phase: dict[Phase, int] = field(default_factory=dict)  # attempts so far, per phase
-
-    def run(self, phase: Phase, call: Callable[[], BuildResult]) -> BuildResult:
-        retry, since = 1, self.retry.now()
-        while True:
-            attempt = self.of_phase[phase] = self.of_phase.get(phase, 0) + 1
-            self.emit(Started(self.name, phase, attempt, self.clock()))
-            result = call()
-            self.count += 1
-            if result.ok or result.cancelled or not result.transient:
-                return result
-            delay = self.retry.next_delay(retry, since)
-            if delay is None:
-                return result
-            self.emit(Retrying(self.name, phase, attempt, delay, result.reason))
-            if self.cancel.event.wait(delay):
-                return BuildResult(False, reason="cancelled", cancelled=True)
-            retry += 1
-
-    def failed(self, phase: Phase, result: BuildResult) -> Outcome:
-        return failed(phase, result, self.count)
-
-
-def failed(phase: Phase, result: BuildResult, attempts: int) -> Outcome:
-    """No digest: a target whose test or push failed is nothing to build children on."""
-    kind = Kind.CANCELLED if result.cancelled else Kind.FAILED
-    reason = "" if result.cancelled else result.reason
-    return Outcome(Status(kind, phase, reason), None, attempts, result.log_tail)
-
-
 @dataclass
 class TargetRunner:
     plan: Plan
@@ -134,6 +69,11 @@ class TargetRunner:
     lineage: Lineage
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
+    gater: Gater | None = None  # the gates on a built image; None: no target has any
+    reports: Path = Path(".stackbake/reports")  # where the gates wrote their files
+    sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] = Sealer  # signs a push
+    # Before a release tag moves onto an image a run before pushed: is it signed?
+    check_signed: Callable[[Target, str, OnLine, CancelToken], BuildResult] = signed_before
 
     def __call__(
         self, name: str, emit: Emit, cancel: CancelToken, digests: Mapping[str, str]
@@ -162,6 +102,9 @@ class TargetRunner:
             )
             if not tested.ok:
                 return tries.failed(Phase.TEST, tested)
+        gated = self._gates(name, tries, on_line, cancel)
+        if gated.status.kind is not Kind.BUILT:
+            return gated
         release = self.factory.release_names(name)
         key = self.factory.key_tag(name)
         if self.factory.mode.key_only and key:  # pushed under its key tag alone
@@ -173,12 +116,57 @@ class TargetRunner:
         if self.factory.mode.pushes:
             source = registry_pin(self.factory.target(name), built.digest or "")
             push = Publication(self.backend, name, release, key, source)
-            pushed = tries.run(Phase.PUSH, lambda: push.attempt(on_line, cancel))
-            published = tuple(push.published)
-            if not pushed.ok:
-                return dataclasses.replace(tries.failed(Phase.PUSH, pushed), published=published)
+            for phase, step in self._publication(name, push, built, gated.gates):
+                done = tries.run(phase, lambda step=step: step(on_line, cancel))  # type: ignore[misc]
+                published = tuple(push.published)
+                if not done.ok:
+                    failure = tries.failed(phase, done)
+                    return dataclasses.replace(failure, published=published, gates=gated.gates)
         record(self.state, name, fresh.inputs[name])
-        return Outcome(Status(Kind.BUILT), built.digest, tries.count, published=published)
+        return Outcome(
+            Status(Kind.BUILT), built.digest, tries.count, published=published, gates=gated.gates
+        )
+
+    def _publication(
+        self, name: str, push: Publication, built: BuildResult, gates: tuple[GateResult, ...]
+    ) -> list[tuple[Phase, Callable[[OnLine, CancelToken], BuildResult]]]:
+        """The push phase's steps: the tags pushed; for a signed target, first its key tag
+        alone, then the signatures (phase `sign`), then the release tags."""
+        target = self.factory.target(name)
+        if target.sign is None:
+            return [(Phase.PUSH, push.attempt)]
+        if push.key_tag and built.digest:
+            self.backend.tag(built.digest, [self.tags.own(push.key_tag)])
+        seal = self.sealer(self.backend, target, sboms(gates, self.reports))
+        return [
+            (Phase.PUSH, push.push_first),
+            (Phase.SIGN, lambda on_line, cancel: seal(push.source or "", on_line, cancel)),
+            (Phase.PUSH, push.attempt),
+        ]
+
+    def _gates(self, name: str, tries: Attempts, on_line: OnLine, cancel: CancelToken) -> Outcome:
+        """Every gate on every platform of the image just built (under its staging tag),
+        before any name of it moves; BUILT when they all passed (or there are none)."""
+        target = self.factory.target(name)
+        if self.gater is None or not target.gates.on_image():
+            return Outcome(Status(Kind.BUILT))
+        tries.emit(Started(name, Phase.GATE, 1, self.clock()))
+        image = self.tags.staging(target) if self.factory.mode.names_images else None
+        results = self.gater(target, image, on_line, cancel)
+        if cancel.cancelled:
+            return Outcome(Status(Kind.CANCELLED, Phase.GATE, "cancelled"), None, tries.count)
+        failures = [g for g in results if not g.passed and not g.skipped]
+        for gate in results:
+            on_line(f"gate {gate.describe()}")
+        if not failures:
+            return Outcome(Status(Kind.BUILT), gates=results)
+        first = failures[0]  # and the platforms where the same gate found the same
+        alike = [g for g in failures if (g.gate, g.findings) == (first.gate, first.findings)]
+        where = ", ".join(g.platform for g in alike if g.platform)
+        reason = dataclasses.replace(first, platform=where or None).describe()
+        others = len(failures) - len(alike)
+        reason += f" (and {others} more)" if others else ""
+        return Outcome(Status(Kind.FAILED, Phase.GATE, reason), None, tries.count, gates=results)
 
     def _build(
         self,
@@ -261,6 +249,10 @@ class TargetRunner:
         missing = (
             [] if self.factory.mode.key_only else fresh.missing_tags(name, image_names(target))
         )
+        if missing and fresh.remote and target.sign is not None:
+            checked = self.check_signed(target, registry_pin(target, digest), on_line, cancel)
+            if not checked.ok:
+                return failed(Phase.SIGN, checked, 1)
         if missing and fresh.remote:
             copied = self.backend.copy(key_tag(target, fresh.key(name)), missing, on_line, cancel)
             if not copied.ok:

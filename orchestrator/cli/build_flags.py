@@ -19,6 +19,7 @@ from orchestrator.build.options import (
     default_jobs,
     parse_shard,
 )
+from orchestrator.cli.gate_flags import gate_flags
 from orchestrator.errors import UsageError
 from orchestrator.refs import platform_problem
 
@@ -167,6 +168,7 @@ def _report_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report")
     p.add_argument("--junit", type=Path, metavar="FILE.xml", help="write a JUnit XML report")
+    gate_flags(p)
 
 
 def build_options(
@@ -198,6 +200,8 @@ def build_options(
         per_target=args.per_target,
         no_wait=args.no_wait,
         atomic=_atomic(args),
+        skip_gates=tuple(dict.fromkeys(args.skip_gate)),
+        reports=args.reports,
         **_shard_options(args),
     )
 

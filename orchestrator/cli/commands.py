@@ -19,7 +19,7 @@ from orchestrator.spec.schema import schema_text
 from orchestrator.spec.variables import parse_assignments
 
 
-def _project(
+def project_of(
     args: argparse.Namespace,
     file: str | None = None,
     pinned: Mapping[str, str] | None = None,
@@ -45,7 +45,7 @@ def _project(
 def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:
     from orchestrator.freshness.changes import changed_since
 
-    return changed_since(project, args.changed_since, order, lambda f, p: _project(args, f, p))
+    return changed_since(project, args.changed_since, order, lambda f, p: project_of(args, f, p))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -54,7 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.build.pipeline import run_build
 
-    project = _project(args, remember=True)
+    project = project_of(args, remember=True)
     targets, with_dependents = tuple(args.targets), args.with_dependents
     if args.changed_since is not None:
         order = select(project.hierarchy, args.targets, with_dependents=with_dependents)
@@ -89,7 +89,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from orchestrator.render.matrix import render_matrix
     from orchestrator.state import StateDir
 
-    project = _project(args)
+    project = project_of(args)
     request = MatrixRequest(
         tuple(args.targets),
         args.shards,
@@ -117,7 +117,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.build.promotion import run_publish
 
-    project = _project(args)
+    project = project_of(args)
     return run_publish(
         project, list(args.targets), BuildxBackend(), partial=args.partial, stream=sys.stdout
     )
@@ -127,14 +127,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.bases.resolution import run_lock
 
-    return run_lock(_project(args).hierarchy, BuildxBackend(), stream=sys.stdout)
+    return run_lock(project_of(args).hierarchy, BuildxBackend(), stream=sys.stdout)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from orchestrator.backend.buildx import BuildxBackend
     from orchestrator.build.refresh import run_refresh
 
-    project = _project(args, remember=True)
+    project = project_of(args, remember=True)
     options = build_options(args, tuple(args.targets), with_dependents=False)
     return with_signals(
         lambda stop: run_refresh(
@@ -149,7 +149,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    project = _project(args)
+    from orchestrator.gates.static import check_gates
+
+    project = project_of(args)
+    check_gates(project)  # hadolint, allowed bases, the gates' files
     h = project.hierarchy
     levels = len(set(h.levels().values()))
     bases = {e.normalized for es in h.externals.values() for e in es}
@@ -163,7 +166,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    project = _project(args)
+    project = project_of(args)
     h = project.hierarchy
     requested = expand_names(h, args.targets)
     order = select(h, args.targets, with_dependents=args.with_dependents)
@@ -191,14 +194,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    h = _project(args).hierarchy
+    h = project_of(args).hierarchy
     names = select(h, args.targets, with_dependents=args.with_dependents)
     print(printable(render_graph(h, names, args.format)))
     return EXIT_OK
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    print(printable(render_listing(_project(args).spec, args.format)))
+    print(printable(render_listing(project_of(args).spec, args.format)))
     return EXIT_OK
 
 

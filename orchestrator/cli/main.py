@@ -18,6 +18,7 @@ from orchestrator.cli.build_flags import (
     positive,
 )
 from orchestrator.cli.error_handler import run_guarded
+from orchestrator.cli.gate_flags import gate_flags
 from orchestrator.errors import EXIT_USAGE
 from orchestrator.hints import did_you_mean
 from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _reading_commands(sub)
     _building_commands(sub)
     _base_commands(sub)
+    _supply_commands(sub)
     return parser
 
 
@@ -209,6 +211,27 @@ def _base_commands(sub: Commands) -> None:
     p.add_argument("--markdown", action="store_true", help="print the spec reference instead")
 
 
+def _supply_commands(sub: Commands) -> None:
+    """The gates without a build, and the published tree's signatures."""
+    p = sub.add_parser(
+        "check",
+        help="run the gates on images already built (local store, or with --push the registry)",
+    )
+    _common(p)
+    _selection(p, dependents=False)
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="check the images the release tags name in the registry, not the local ones",
+    )
+    gate_flags(p)
+    p = sub.add_parser(
+        "verify", help="check the signatures and SBOM attestations of the published tree"
+    )
+    _common(p)
+    _selection(p, dependents=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if os.environ.get("STACKBAKE_DEBUG_CRASH") == "1":  # lets tests reach the bug path
@@ -216,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         from orchestrator.cli.commands import COMMANDS
+        from orchestrator.cli.supply import SUPPLY
 
-        return COMMANDS[args.command](args)
+        return {**COMMANDS, **SUPPLY}[args.command](args)
 
     return run_guarded(run)

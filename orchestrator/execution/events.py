@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.execution.status import Phase, Status
+from orchestrator.execution.status import GateResult, Phase, Status
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Finished:
     digest: str | None = None
     log_tail: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # tags pushed to their registries
+    gates: tuple[GateResult, ...] = ()  # every gate on every platform, in the order run
 
 
 @dataclass(frozen=True)

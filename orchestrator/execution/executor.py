@@ -106,6 +106,7 @@ class Executor:
             outcome.digest,
             outcome.log_tail,
             outcome.published,
+            outcome.gates,
         )
         for child, child_status in self.schedule.finish(name, status):
             yield Finished(child, child_status, self.clock())

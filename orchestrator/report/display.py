@@ -23,7 +23,9 @@ from orchestrator.report.summary import STYLE, seconds, short_digest
 VERB = {
     Phase.BUILD: "building",
     Phase.TEST: "testing",
+    Phase.GATE: "gating",
     Phase.PUSH: "pushing",
+    Phase.SIGN: "signing",
     Phase.WAIT: "waiting",
 }
 
@@ -151,3 +153,11 @@ class LiveDisplay:
             footer = Table.grid()
             footer.add_row(bar, head)
             return Group(grid, footer)
+
+
+def choose_display(progress: str, console: Console, run: RunRecord, stream: IO[str]) -> Display:
+    if progress == "quiet":
+        return QuietDisplay()
+    if progress == "tty" or (progress == "auto" and console.is_terminal):
+        return LiveDisplay(console, run)
+    return PlainDisplay(stream)

@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.atomic import write_atomic
 from orchestrator.errors import display_path
-from orchestrator.execution.status import Kind
+from orchestrator.execution.status import GateResult, Kind
 from orchestrator.report.record import RunRecord, TargetRecord
 from orchestrator.report.summary import ORDER, counts_line, ordered, short_digest
 
@@ -42,6 +42,20 @@ def _target(r: TargetRecord) -> dict[str, Any]:
         "attempts": r.attempts,
         "retries": len(r.retries),
         "log": display_path(r.log),
+        "gates": [_gate(g) for g in r.gates],
+    }
+
+
+def _gate(g: GateResult) -> dict[str, Any]:
+    result = "skipped" if g.skipped else ("passed" if g.passed else "failed")
+    return {
+        "gate": g.gate,
+        "platform": g.platform,
+        "result": result,
+        "findings": list(g.findings),
+        "skipped": g.skipped or None,
+        "duration_s": round(g.duration_s, 3),
+        "files": list(g.files),
     }
 
 
@@ -55,6 +69,7 @@ def report_json(run: RunRecord) -> dict[str, Any]:
         "finished": iso(run.finished),
         "duration_s": round((run.finished or run.started) - run.started, 3),
         "counts": {str(k): len(run.by_kind(k)) for k in ORDER},
+        "skipped_gates": list(run.skipped_gates),
         "targets": [_target(r) for r in run.targets.values()],
     }
 
@@ -103,10 +118,34 @@ def junit_xml(run: RunRecord) -> str:
             ET.SubElement(case, "skipped", {"message": status.describe()})
         if r.digest:
             ET.SubElement(case, "system-out").text = f"digest {r.digest}"
+        for gate in r.gates:
+            _gate_case(suite, f"stackbake.{Path(run.spec).name}.{r.name}", gate)
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(len(suite.findall("testcase/failure"))))
+    suite.set("skipped", str(len(suite.findall("testcase/skipped"))))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _gate_case(suite: ET.Element, classname: str, gate: GateResult) -> None:
+    """A test case per gate and platform: `gate scan on linux/arm64`."""
+    where = f" on {gate.platform}" if gate.platform else ""
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        {
+            "classname": classname,
+            "name": f"gate {gate.gate}{where}",
+            "time": f"{gate.duration_s:.3f}",
+        },
+    )
+    if gate.skipped:
+        ET.SubElement(case, "skipped", {"message": gate.skipped})
+    elif not gate.passed:
+        failure = ET.SubElement(case, "failure", {"message": gate.describe(), "type": "gate"})
+        failure.text = "\n".join(gate.findings)
 
 
 def write_junit(path: Path, run: RunRecord) -> None:
@@ -135,6 +174,7 @@ def markdown(run: RunRecord) -> str:
             f"{r.status.phase if r.status and r.status.phase else ''} | "
             f"{r.duration_s or 0:.1f}s | `{short_digest(r.digest)}` |"
         )
+    lines += _gates_markdown(run)
     for r in run.by_kind(Kind.FAILED):
         lines += [
             "",
@@ -146,6 +186,23 @@ def markdown(run: RunRecord) -> str:
             "</details>",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _gates_markdown(run: RunRecord) -> list[str]:
+    """The gates of every target and platform; bypassed ones said first."""
+    rows = [(r.name, g) for r in ordered(run) for g in r.gates]
+    if not rows and not run.skipped_gates:
+        return []
+    lines = ["", "#### Gates", ""]
+    if run.skipped_gates:
+        lines += [f"Skipped for this run: {', '.join(f'`{g}`' for g in run.skipped_gates)}", ""]
+    lines += ["| target | gate | platform | result |", "|---|---|---|---|"]
+    for name, g in rows:
+        result = f"skipped ({g.skipped})" if g.skipped else ("passed" if g.passed else "failed")
+        found = "; ".join(g.findings).replace("|", "\\|")
+        result += f": {found}" if found and not g.skipped else ""
+        lines.append(f"| `{name}` | {g.gate} | {g.platform or ''} | {result} |")
+    return lines
 
 
 def append_step_summary(path: Path, run: RunRecord) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.execution.events import Event, Finished, Retrying, Started, Stopping
-from orchestrator.execution.status import Kind, Status
+from orchestrator.execution.status import GateResult, Kind, Status
 
 
 @dataclass
@@ -26,6 +26,7 @@ class TargetRecord:
     published: tuple[str, ...] = ()
     last_line: str = ""
     retries: list[str] = field(default_factory=list)
+    gates: tuple[GateResult, ...] = ()
 
     @property
     def duration_s(self) -> float | None:
@@ -42,6 +43,7 @@ class RunRecord:
     finished: float | None = None
     stops: list[Stopping] = field(default_factory=list)
     interrupted: bool = False
+    skipped_gates: tuple[str, ...] = ()  # --skip-gate: bypassed for every target of the run
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply(self, event: Event) -> None:
@@ -67,6 +69,7 @@ class RunRecord:
             record.digest = event.digest
             record.log_tail = event.log_tail
             record.published = event.published
+            record.gates = event.gates
         elif isinstance(event, Stopping):
             self.stops.append(event)
         else:

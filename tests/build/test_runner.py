@@ -12,8 +12,8 @@ import pytest
 
 from orchestrator.backend.base import BuildResult, Layers
 from orchestrator.backend.fake import STALE_EXPORT, FakeBackend, Script, fake_digest
+from orchestrator.build.attempts import Attempts, RetryPolicy
 from orchestrator.build.options import BuildOptions, OutputMode
-from orchestrator.build.runner import Attempts, RetryPolicy
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.events import Event
 from orchestrator.execution.status import Phase

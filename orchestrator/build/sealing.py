@@ -1,0 +1,89 @@
+"""Signing in the push phase: once a target's image is in its registry (under its key
+tag, by digest) and before any release tag names it, the index and every platform
+manifest are signed with cosign and each platform's SBOM (written by the `sbom` gate)
+is attested on that platform's manifest. A signature lives in its repository: that
+of the target's first tag (release tags in other repositories are not signed there)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.backend.base import Backend, BuildResult, OnLine
+from orchestrator.execution.cancel import CancelToken
+from orchestrator.execution.status import GateResult
+from orchestrator.refs import parse_ref
+from orchestrator.signing.cosign import attest, sign, verify
+from orchestrator.spec.model import Target
+
+# Signs one pushed image, REPO@DIGEST, before any release tag names it.
+Seal = Callable[[str, OnLine, CancelToken], BuildResult]
+
+
+def sboms(gates: tuple[GateResult, ...], reports: Path) -> dict[str, Path]:
+    """platform -> the SBOM file its `sbom` gate wrote."""
+    return {
+        g.platform: reports / g.files[0]
+        for g in gates
+        if g.gate == "sbom" and g.passed and g.platform and g.files
+    }
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """Signs (and attests) one target's pushed image: `seal(REPO@DIGEST)`."""
+
+    backend: Backend
+    target: Target
+    sbom_files: Mapping[str, Path]  # platform -> SBOM
+    environ: Mapping[str, str] | None = None
+
+    def __call__(self, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        signing = self.target.sign
+        if signing is None:
+            return BuildResult(True)
+        environ = os.environ if self.environ is None else self.environ
+        on_line(f"signing {source} and its platforms' manifests with {signing.key}")
+        signed = sign(source, signing, on_line, cancel, environ=environ)
+        if not signed.ok or not self.sbom_files or not self.target.gates.sbom:
+            return signed
+        found = self.backend.lookup([source]).get(source)
+        if found is None:
+            return BuildResult(False, reason=f"{source} is not in its registry after its push")
+        repo = parse_ref(source).repository
+        for platform, path in sorted(self.sbom_files.items()):
+            digest = found.platforms.get(platform)
+            if digest is None:
+                return BuildResult(False, reason=f"{source} has no {platform} image to attest")
+            on_line(f"attesting the {self.target.gates.sbom} SBOM of {platform}")
+            attested = attest(
+                f"{repo}@{digest}",
+                signing,
+                on_line,
+                cancel,
+                predicate=path,
+                sbom_format=self.target.gates.sbom,
+                environ=environ,
+            )
+            if not attested.ok:
+                return attested
+        return signed
+
+
+def signed_before(target: Target, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+    """An image a run before pushed under its key tag (REPO@DIGEST), about to get
+    release tags: it must carry the signature that run made before moving them. Not
+    signed (that run stopped while signing): it fails, saying how to mend it."""
+    if target.sign is None:
+        return BuildResult(True)
+    found = verify(source, target.sign.verify_key, on_line, cancel)
+    if found.ok or found.transient or found.cancelled:
+        return found
+    return BuildResult(
+        False,
+        reason=f"{source} is in the registry under its key, but {found.reason}; a run "
+        f"before stopped while signing it: build it again with --force {target.name}",
+        log_tail=found.log_tail,
+    )
