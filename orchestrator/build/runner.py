@@ -156,8 +156,6 @@ class TargetRunner:
         if cancel.cancelled:
             return Outcome(Status(Kind.CANCELLED, Phase.GATE, "cancelled"), None, tries.count)
         failures = [g for g in results if not g.passed and not g.skipped]
-        for gate in results:
-            on_line(f"gate {gate.describe()}")
         if not failures:
             return Outcome(Status(Kind.BUILT), gates=results)
         first = failures[0]  # and the platforms where the same gate found the same

@@ -4,6 +4,7 @@ published tree's signatures and SBOM attestations): no build in either."""
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 
 from orchestrator.cli.commands import project_of
@@ -29,6 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         target = h.spec.targets[name]
         image = image_names(target)[0]
         parents = [t for p in h.parents(name) for t in image_names(h.spec.targets[p])]
+        started = time.monotonic()
         results = run_gates(
             parse_ref(image),
             target,
@@ -42,6 +44,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         failed += bool(bad)
         for gate in results:
             print(printable(f"{name}: {image}: {gate.describe()}"))
+        platforms = len({g.platform for g in results})
+        verdict = f"{len(bad)} gate(s) failed" if bad else "passed"
+        took = time.monotonic() - started
+        print(f"{name}: {verdict} on {platforms} platform(s) in {took:.1f} s")
     print(f"{len(names) - failed} of {len(names)} checked target(s) passed their gates")
     return 1 if failed else 0
 
