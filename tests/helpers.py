@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from orchestrator.backend.base import Backend
+from orchestrator.build.finishing import new_record
 from orchestrator.build.options import BuildOptions
-from orchestrator.build.pipeline import execute, new_record
+from orchestrator.build.pipeline import execute
 from orchestrator.build.plan import Plan, prepare
 from orchestrator.cli.main import main
 from orchestrator.execution.events import Event, LogLine, Retrying, Started, Stopping

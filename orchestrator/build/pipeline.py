@@ -6,12 +6,12 @@ lock, state.py):
    pre-flight when something builds, and how each target builds (in one BuildKit
    session or alone, named by its build or staged): a `Plan`. Bad input ends here.
 2. execute: the plan's targets scheduled (parents first, longest chains first) and run,
-   each through build -> test -> release -> push (build/runner.py), in the session
-   (build/session.py) or alone (build/alone.py); every event applied to the run's
-   record and shown as it happens; the run's own tags removed at the end.
-3. finish: durations kept for the next schedule, the summary, the reports (JSON, JUnit,
-   GitHub step summary) and the exit code; with --atomic, when everything passed, the
-   release tags of the whole selection moved at once (build/promotion.py).
+   each through build -> test -> gates -> release -> push (build/runner.py), in the
+   session or alone; every event applied to the run's record and shown as it happens.
+3. finish (build/finishing.py): durations kept for the next schedule, the summary, the
+   reports (JSON, JUnit, GitHub step summary) and the exit code; with --atomic, when
+   everything passed, the release tags of the whole selection moved at once
+   (build/promotion.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from orchestrator.build.alone import AloneBuilder
 from orchestrator.build.attempts import RetryPolicy
 from orchestrator.build.builders import settle, spread
 from orchestrator.build.farm import run_farm
-from orchestrator.build.gating import Gater, ImageGates
+from orchestrator.build.finishing import finish, new_record
+from orchestrator.build.gating import EarlyGates, Gater, default_gater
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.options import BuildOptions
 from orchestrator.build.plan import Plan, prepare
@@ -47,21 +48,15 @@ from orchestrator.build.session import SessionBuilder, open_session
 from orchestrator.build.shards import Scope, narrow
 from orchestrator.build.tags import RunTags
 from orchestrator.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     display_path,
 )
 from orchestrator.execution.events import Event
 from orchestrator.execution.executor import Executor
 from orchestrator.execution.schedule import Schedule
-from orchestrator.execution.status import Kind
-from orchestrator.hierarchy.naming import image_names, key_tag
 from orchestrator.hierarchy.project import Project
 from orchestrator.report.display import choose_display
-from orchestrator.report.files import append_step_summary, write_junit, write_report
-from orchestrator.report.record import RunRecord, TargetRecord
-from orchestrator.report.summary import print_summary
+from orchestrator.report.record import RunRecord
 from orchestrator.spec.model import Target
 from orchestrator.state import Holder, StateDir
 
@@ -210,31 +205,6 @@ def run_plan(
     return run_publish(project, list(plan.selected), backend, partial=False, stream=stream)
 
 
-def new_record(plan: Plan, state: StateDir) -> RunRecord:
-    """The run's record, before anything ran: every selected target, no status yet."""
-    targets = plan.project.spec.targets
-
-    def names(n: str) -> tuple[str, ...]:
-        if plan.options.mode.key_only:  # a shard's images are known by their keys
-            return (key_tag(targets[n], plan.fresh.key(n)),)
-        return image_names(targets[n]) if targets[n].tags else ()
-
-    return RunRecord(
-        display_path(plan.project.spec.path),
-        {
-            n: TargetRecord(
-                n,
-                names(n),
-                targets[n].platforms,
-                state.log(n),
-            )
-            for n in plan.selected
-        },
-        plan.started,
-        skipped_gates=plan.options.skip_gates,
-    )
-
-
 def execute(
     plan: Plan,
     backend: Backend,
@@ -247,9 +217,8 @@ def execute(
     gater: Gater | None = None,
     sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] | None = None,
 ) -> None:
-    """Run the plan: each event is applied to `record`, then given to `on_event`.
-    `gater`, `sealer`: the gates and the signing (default: the real ones, when a
-    target has gates or signs)."""
+    """Run the plan: each event is applied to `record`, then given to `on_event`; `gater`
+    and `sealer` stand in for the real gates and signing (in tests)."""
     h, options = plan.hierarchy, plan.options
     tags = RunTags(backend)
     keys = {n: plan.fresh.key(n) for n in plan.selected}
@@ -257,18 +226,21 @@ def execute(
         h, options.mode, plan.provenance, state, keys, plan.locked, options.platforms
     )
     alone = AloneBuilder(backend, factory, tags, plan.named_by_build)
+    reports = options.reports or state.root / "reports"
+    gater = gater or default_gater(h, plan.selected, options, reports)
+    early = EarlyGates(gater, h.spec.targets, tags.staging) if gater and plan.session else None
     builder: AloneBuilder | SessionBuilder = alone
     if plan.session:
-        builder = SessionBuilder(open_session(plan, factory, tags, backend, state), alone)
+        done = early.exported if early else None
+        builder = SessionBuilder(
+            open_session(plan, factory, tags, backend, state, on_done=done), alone
+        )
     retry = RetryPolicy(options.retries, options.retry_timeout_s, options.retry_base_s)
     lineage = Lineage(backend, h, pushed=options.mode.pushes)
-    reports = options.reports or state.root / "reports"
-    if gater is None and any(h.spec.targets[n].gates.on_image() for n in plan.selected):
-        gater = ImageGates(h, frozenset(options.skip_gates), reports, options.platforms)
     runner = TargetRunner(
         plan, builder, backend, factory, tags, state, lineage, retry, clock, gater, reports
     )
-    runner.sealer = sealer or runner.sealer
+    runner.sealer, runner.early = sealer or runner.sealer, early
     schedule = Schedule(h.dag.subgraph(plan.selected).copy(), state.durations(), options.jobs)
     try:
         with builder:
@@ -277,24 +249,8 @@ def execute(
                 record.apply(event)
                 on_event(event)
     finally:
+        if early:
+            early.close()
         record.finished = clock()
         record.interrupted = interrupted.is_set()
         tags.remove()  # staging and pin tags served this run's children: drop the names
-
-
-def finish(
-    plan: Plan, record: RunRecord, state: StateDir, console: Console, environ: Mapping[str, str]
-) -> int:
-    """Durations for the next schedule, the summary, the reports; the exit code."""
-    built = [r for r in record.targets.values() if r.status and r.status.kind is Kind.BUILT]
-    state.save_durations({r.name: r.duration_s for r in built if r.duration_s is not None})
-    print_summary(console, record)
-    if plan.options.report:
-        write_report(plan.options.report, record)
-    if plan.options.junit:
-        write_junit(plan.options.junit, record)
-    if environ.get("GITHUB_STEP_SUMMARY"):
-        append_step_summary(Path(environ["GITHUB_STEP_SUMMARY"]), record)
-    if record.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if record.ok else EXIT_FAILED

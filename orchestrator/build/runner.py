@@ -15,7 +15,7 @@ from typing import Protocol
 from orchestrator.backend.base import Backend, BuildResult, OnLine
 from orchestrator.backend.registry import RegistryUnreachable
 from orchestrator.build.attempts import Attempts, RetryPolicy, failed
-from orchestrator.build.gating import Gater
+from orchestrator.build.gating import EarlyGates, Gater
 from orchestrator.build.lineage import Lineage
 from orchestrator.build.plan import Plan
 from orchestrator.build.publish import Publication
@@ -71,6 +71,7 @@ class TargetRunner:
     clock: Callable[[], float] = time.time
     gater: Gater | None = None  # the gates on a built image; None: no target has any
     reports: Path = Path(".stackbake/reports")  # where the gates wrote their files
+    early: EarlyGates | None = None  # gates a session started as it exported the images
     sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] = Sealer  # signs a push
     # Before a release tag moves onto an image a run before pushed: is it signed?
     check_signed: Callable[[Target, str, OnLine, CancelToken], BuildResult] = signed_before
@@ -102,7 +103,7 @@ class TargetRunner:
             )
             if not tested.ok:
                 return tries.failed(Phase.TEST, tested)
-        gated = self._gates(name, tries, on_line, cancel)
+        gated = self._gates(name, built.digest, tries, on_line, cancel)
         if gated.status.kind is not Kind.BUILT:
             return gated
         release = self.factory.release_names(name)
@@ -144,7 +145,9 @@ class TargetRunner:
             (Phase.PUSH, push.attempt),
         ]
 
-    def _gates(self, name: str, tries: Attempts, on_line: OnLine, cancel: CancelToken) -> Outcome:
+    def _gates(
+        self, name: str, digest: str | None, tries: Attempts, on_line: OnLine, cancel: CancelToken
+    ) -> Outcome:
         """Every gate on every platform of the image just built (under its staging tag),
         before any name of it moves; BUILT when they all passed (or there are none)."""
         target = self.factory.target(name)
@@ -152,7 +155,8 @@ class TargetRunner:
             return Outcome(Status(Kind.BUILT))
         tries.emit(Started(name, Phase.GATE, 1, self.clock()))
         image = self.tags.staging(target) if self.factory.mode.names_images else None
-        results = self.gater(target, image, on_line, cancel)
+        early = self.early.take(name, digest, on_line, cancel) if self.early else None
+        results = early if early is not None else self.gater(target, image, on_line, cancel)
         if cancel.cancelled:
             return Outcome(Status(Kind.CANCELLED, Phase.GATE, "cancelled"), None, tries.count)
         failures = [g for g in results if not g.passed and not g.skipped]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO
@@ -48,6 +48,8 @@ class Session:
     tags: RunTags  # makes `pins` when the session starts
     pins: Mapping[str, str] = field(default_factory=dict)  # parents outside: tag -> digest
     cancel: CancelToken = field(default_factory=CancelToken)
+    # Told of each target's result as the session reports it (the early gates).
+    on_done: Callable[[str, BuildResult], None] | None = None
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -128,6 +130,8 @@ class Session:
         with self._cond:
             self._results[target] = result
             self._cond.notify_all()
+        if self.on_done is not None:
+            self.on_done(target, result)
 
     def wait(self, name: str, on_line: OnLine, cancel: CancelToken) -> BuildResult | None:
         """The session's result for `name`, its lines so far and to come passed on; None
@@ -221,7 +225,13 @@ class SessionBuilder:
 
 
 def open_session(
-    plan: Plan, factory: RequestFactory, tags: RunTags, backend: Backend, state: StateDir
+    plan: Plan,
+    factory: RequestFactory,
+    tags: RunTags,
+    backend: Backend,
+    state: StateDir,
+    *,
+    on_done: Callable[[str, BuildResult], None] | None = None,
 ) -> Session:
     """The session of `plan.session`: each target linked to its parents in it, pinned by
     digest to those outside it (up to date), named with its release tags when its build
@@ -236,4 +246,4 @@ def open_session(
         pins |= factory.local_pins(name, outside)
         names = build_names(name, factory, tags, plan.named_by_build)
         requests[name] = factory.build(name, outside, names, linked=parents[name])
-    return Session(backend, requests, parents, state, tags, pins)
+    return Session(backend, requests, parents, state, tags, pins, on_done=on_done)

@@ -5,6 +5,7 @@ under its key tag alone when it is signed, and its release tags come after."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,3 +110,33 @@ def test_a_signed_target_is_signed_with_only_its_key_tag_pushed(tmp_path: Path) 
     assert "r.example/acme/base:1" in backend.registry  # after the signature
     assert not [t for t in backend.registry if "/py:" in t or "/app:" in t]
     assert ("started", "base", "sign", 1) in got["events"]
+
+
+@dataclass
+class ThreadedGater(FakeGater):
+    """Which thread gated which target: the early gates' pool, or a runner."""
+
+    threads: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(
+        self, target: Target, image: str | None, on_line: OnLine, cancel: CancelToken
+    ) -> tuple[GateResult, ...]:
+        self.threads.append((target.name, threading.current_thread().name))
+        on_line(f"gated {target.name}")
+        return super().__call__(target, image, on_line, cancel)
+
+
+def test_in_a_session_each_image_is_gated_once_as_soon_as_it_is_exported(
+    tmp_path: Path,
+) -> None:
+    write_tree(tmp_path, FILES)
+    project = load_project(None, cwd=tmp_path, environ={})
+    backend, gater = FakeBackend(), ThreadedGater()
+    options = BuildOptions(jobs=2, retries=2, retry_base_s=0.001)
+    done = execute_plan(project, backend, options, gater=gater)
+    assert done.plan.session == ("base", "py", "app")
+    assert sorted(n for n, _ in gater.threads) == ["app", "base", "py"]
+    assert all(t.startswith("early-gates") for _, t in gater.threads), gater.threads
+    final = {e[1]: e[2:4] for e in done.events if e[0] == "finished"}
+    assert final == {"base": ("built", None), "py": ("failed", "gate"), "app": ("blocked", None)}
+    assert ("log", "py", "gated py") in done.events  # its lines reach its log
