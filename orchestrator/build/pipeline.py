@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import IO
 
 from rich.console import Console
@@ -43,7 +42,7 @@ from orchestrator.build.plan import Plan, prepare
 from orchestrator.build.promotion import run_publish
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.runner import TargetRunner
-from orchestrator.build.sealing import Seal
+from orchestrator.build.sealing import MakeSeal
 from orchestrator.build.session import SessionBuilder, open_session
 from orchestrator.build.shards import Scope, narrow
 from orchestrator.build.tags import RunTags
@@ -57,7 +56,6 @@ from orchestrator.execution.schedule import Schedule
 from orchestrator.hierarchy.project import Project
 from orchestrator.report.display import choose_display
 from orchestrator.report.record import RunRecord
-from orchestrator.spec.model import Target
 from orchestrator.state import Holder, StateDir
 
 
@@ -215,7 +213,7 @@ def execute(
     interrupted: threading.Event,
     clock: Callable[[], float] = time.time,
     gater: Gater | None = None,
-    sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] | None = None,
+    sealer: MakeSeal | None = None,
 ) -> None:
     """Run the plan: each event is applied to `record`, then given to `on_event`; `gater`
     and `sealer` stand in for the real gates and signing (in tests)."""

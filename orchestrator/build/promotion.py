@@ -25,6 +25,7 @@ from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.bases.resolution import complete_lock
 from orchestrator.build.options import OutputMode
 from orchestrator.build.plan import check_outputs
+from orchestrator.build.sealing import Sealer
 from orchestrator.errors import EXIT_FAILED, EXIT_OK
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.freshness.keys import HashCache, compute_keys
@@ -33,7 +34,7 @@ from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.restrict import restrict_platforms
 from orchestrator.hierarchy.selection import select
 from orchestrator.refs import normalize_platform
-from orchestrator.signing.cosign import sign
+from orchestrator.spec.model import Target
 from orchestrator.state import StateDir
 
 
@@ -162,15 +163,18 @@ def _merged(name: str, f: Found, backend: Backend, stream: IO[str]) -> bool:
     return merged.ok
 
 
-def _signed(project: Project, name: str, digest: str | None, stream: IO[str]) -> bool:
+def _signed(
+    target: Target, f: Found, digest: str | None, backend: Backend, stream: IO[str]
+) -> bool:
     """A signed target's whole image (the index merged from its platforms, each signed
-    and attested by the run that pushed it) signed by digest before a release tag moves."""
-    target = project.spec.targets[name]
+    and attested by the run that pushed it) signed by digest before a release tag moves,
+    in each repository its tags are in (the SBOMs are attested in the first only)."""
     if target.sign is None or digest is None:
         return True
-    signed = sign(registry_pin(target, digest), target.sign, _quiet, CancelToken())
+    sealed = Sealer(backend, target, {}, f.whole)
+    signed = sealed(registry_pin(target, digest), _quiet, CancelToken())
     if not signed.ok:
-        stream.write(f"{name}: {signed.reason}\n")
+        stream.write(f"{target.name}: {signed.reason}\n")
     return signed.ok
 
 
@@ -180,7 +184,7 @@ def _move(project: Project, name: str, f: Found, backend: Backend, stream: IO[st
     current = backend.lookup([f.whole, *tags])
     digest = current[f.whole].digest if f.whole in current else f.digest
     moving = [t for t in tags if t not in current or current[t].digest != digest]
-    if moving and not _signed(project, name, digest, stream):
+    if moving and not _signed(project.spec.targets[name], f, digest, backend, stream):
         return False
     if moving:
         copied = backend.copy(f.whole, moving, _quiet, CancelToken())

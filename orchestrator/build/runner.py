@@ -20,7 +20,7 @@ from orchestrator.build.lineage import Lineage
 from orchestrator.build.plan import Plan
 from orchestrator.build.publish import Publication
 from orchestrator.build.requests import RequestFactory
-from orchestrator.build.sealing import Seal, Sealer, sboms, signed_before
+from orchestrator.build.sealing import MakeSeal, Sealer, sboms, signed_before
 from orchestrator.build.tags import RunTags
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.events import LogLine, Started
@@ -72,7 +72,7 @@ class TargetRunner:
     gater: Gater | None = None  # the gates on a built image; None: no target has any
     reports: Path = Path(".stackbake/reports")  # where the gates wrote their files
     early: EarlyGates | None = None  # gates a session started as it exported the images
-    sealer: Callable[[Backend, Target, Mapping[str, Path]], Seal] = Sealer  # signs a push
+    sealer: MakeSeal = Sealer  # signs a push
     # Before a release tag moves onto an image a run before pushed: is it signed?
     check_signed: Callable[[Target, str, OnLine, CancelToken], BuildResult] = signed_before
 
@@ -138,7 +138,7 @@ class TargetRunner:
             return [(Phase.PUSH, push.attempt)]
         if push.key_tag and built.digest:
             self.backend.tag(built.digest, [self.tags.own(push.key_tag)])
-        seal = self.sealer(self.backend, target, sboms(gates, self.reports))
+        seal = self.sealer(self.backend, target, sboms(gates, self.reports), push.key_tag)
         return [
             (Phase.PUSH, push.push_first),
             (Phase.SIGN, lambda on_line, cancel: seal(push.source or "", on_line, cancel)),

@@ -1,8 +1,7 @@
 """Signing in the push phase: once a target's image is in its registry (under its key
 tag, by digest) and before any release tag names it, the index and every platform
 manifest are signed with cosign and each platform's SBOM (written by the `sbom` gate)
-is attested on that platform's manifest. A signature lives in its repository: that
-of the target's first tag (release tags in other repositories are not signed there)."""
+is attested on that platform's manifest, in every repository the target's tags are in."""
 
 from __future__ import annotations
 
@@ -14,12 +13,15 @@ from pathlib import Path
 from orchestrator.backend.base import Backend, BuildResult, OnLine
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import GateResult
+from orchestrator.hierarchy.naming import image_names
 from orchestrator.refs import parse_ref
 from orchestrator.signing.cosign import attest, sign, verify
 from orchestrator.spec.model import Target
 
 # Signs one pushed image, REPO@DIGEST, before any release tag names it.
 Seal = Callable[[str, OnLine, CancelToken], BuildResult]
+# A target's seal, from its backend, its SBOMs (platform -> file) and its key tag.
+MakeSeal = Callable[[Backend, Target, Mapping[str, Path], str | None], Seal]
 
 
 def sboms(gates: tuple[GateResult, ...], reports: Path) -> dict[str, Path]:
@@ -33,15 +35,32 @@ def sboms(gates: tuple[GateResult, ...], reports: Path) -> dict[str, Path]:
 
 @dataclass(frozen=True)
 class Sealer:
-    """Signs (and attests) one target's pushed image: `seal(REPO@DIGEST)`."""
+    """Signs (and attests) one target's pushed image: `seal(REPO@DIGEST)`; then, for
+    each other repository its tags are in, the image is copied there under its key tag
+    and signed (and attested) there too: a signature lives in its repository."""
 
     backend: Backend
     target: Target
     sbom_files: Mapping[str, Path]  # platform -> SBOM
+    key_tag: str | None = None  # REPO:key-K; its tag names the image in the other repos
     environ: Mapping[str, str] | None = None
 
     def __call__(self, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
-        signing = self.target.sign
+        if self.target.sign is None:
+            return BuildResult(True)
+        repo, digest = source.split("@", 1)
+        sealed = self._seal(repo, digest, on_line, cancel)
+        others = sorted({parse_ref(t).repository for t in image_names(self.target)} - {repo})
+        for other in others if self.key_tag else ():
+            keyed = f"{other}:{parse_ref(self.key_tag or '').tag}"
+            placed = self.backend.copy(source, [keyed], on_line, cancel)
+            if not placed.ok or not sealed.ok:
+                return placed if sealed.ok else sealed
+            sealed = self._seal(other, digest, on_line, cancel)
+        return sealed
+
+    def _seal(self, repo: str, digest: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        signing, source = self.target.sign, f"{repo}@{digest}"
         if signing is None:
             return BuildResult(True)
         environ = os.environ if self.environ is None else self.environ
@@ -52,14 +71,13 @@ class Sealer:
         found = self.backend.lookup([source]).get(source)
         if found is None:
             return BuildResult(False, reason=f"{source} is not in its registry after its push")
-        repo = parse_ref(source).repository
         for platform, path in sorted(self.sbom_files.items()):
-            digest = found.platforms.get(platform)
-            if digest is None:
+            manifest = found.platforms.get(platform)
+            if manifest is None:
                 return BuildResult(False, reason=f"{source} has no {platform} image to attest")
-            on_line(f"attesting the {self.target.gates.sbom} SBOM of {platform}")
+            on_line(f"attesting the {self.target.gates.sbom} SBOM of {platform} in {repo}")
             attested = attest(
-                f"{repo}@{digest}",
+                f"{repo}@{manifest}",
                 signing,
                 on_line,
                 cancel,

@@ -141,7 +141,8 @@ def _lines(result: Mapping[str, Any], artifact: str, severities: set[str]) -> It
             yield f"vuln {v.get('VulnerabilityID')} in {name} ({v['Severity']})"
     for s in result.get("Secrets") or ():
         if s.get("Severity") in severities:
-            yield f"secret {s.get('RuleID')} in {target} ({s['Severity']})"
+            place = "the image config (its history)" if not where else target
+            yield f"secret {s.get('RuleID')} in {place} ({s['Severity']})"
     for m in result.get("Misconfigurations") or ():
         if m.get("Status", "FAIL") == "FAIL" and m.get("Severity") in severities:
             yield f"misconfig {m.get('ID')} {m.get('Title')}{where} ({m['Severity']})"

@@ -70,7 +70,7 @@ def run(tmp_path: Path, backend: FakeBackend, gater: FakeGater, push: bool = Fal
     project = load_project(None, cwd=tmp_path, environ={})
     seen: list[tuple[str, list[str]]] = []
 
-    def sealer(b: Backend, target: Target, sboms: Mapping[str, Path]) -> FakeSeal:
+    def sealer(b: Backend, target: Target, sboms: Mapping[str, Path], key: str | None) -> FakeSeal:
         return FakeSeal(backend.registry, seen)
 
     options = BuildOptions(mode=OutputMode(push=push), jobs=1, retries=2, retry_base_s=0.001)

@@ -10,13 +10,22 @@ Re-tagging an unsigned image under good's tag makes `verify` fail."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.hierarchy import build, images_removed_after, new_prefix, statuses, write_mini
+from tests.e2e.hierarchy import (
+    Hierarchy,
+    Run,
+    build,
+    images_removed_after,
+    new_prefix,
+    statuses,
+    write_mini,
+)
 from tests.e2e.oci import fetch_manifest
 
 pytestmark = pytest.mark.engine
@@ -42,7 +51,8 @@ gates:
 sign: {{key: cosign.key, password_env: {PASSWORD_ENV}}}
 """
 TARGETS = {
-    "good": (BOTH, GOOD),
+    # Tags in two repositories: signed (and attested) in both.
+    "good": (f'{BOTH}\ntags: ["${{REG}}/good:1", "${{REG}}/mirror/good:1"]', GOOD),
     "leaky": (
         BOTH,
         "ARG REG\nFROM ${REG}/good:1\nUSER 0:0\n"
@@ -112,82 +122,106 @@ def test_gates_sign_verify_and_tampering(tmp_path: Path, registry: str, seed_ima
             "rooted": "failed",
             "fat": "failed",
         }, run.explain()
-        targets = run.targets
-        assert targets["leaky"]["phase"] == "gate"
-        leak = targets["leaky"]["reason"]
-        assert leak.startswith("scan: secret aws-access-key-id in /etc/creds (CRITICAL)"), leak
-        assert " on linux/amd64" in leak, leak
-        leaks = {g["platform"] for g in targets["leaky"]["gates"] if g["result"] == "failed"}
-        assert leaks == {"linux/amd64", "linux/arm64"}
-        assert targets["rooted"]["reason"].startswith("user: "), targets["rooted"]["reason"]
-        assert targets["fat"]["reason"].startswith("max_size: "), targets["fat"]["reason"]
-        assert targets["fat"]["reason"].endswith("> 5.0 MB on linux/arm64")
-        fat_sizes = {
-            g["platform"]: g["result"] for g in targets["fat"]["gates"] if g["gate"] == "max_size"
-        }
-        assert fat_sizes == {"linux/amd64": "passed", "linux/arm64": "failed"}
-        # Every gate ran on both platforms of good, and passed.
-        good_gates = {(g["gate"], g["platform"]): g["result"] for g in targets["good"]["gates"]}
-        for gate in ("max_size", "labels", "user", "healthcheck", "scan", "sbom"):
-            for platform in ("linux/amd64", "linux/arm64"):
-                assert good_gates[gate, platform] == "passed", (gate, platform, good_gates)
-        failed_cases = {
-            (case.get("classname", "").rsplit(".", 1)[-1], case.get("name"))
-            for case in run.junit.iter("testcase")
-            if case.find("failure") is not None
-        }
-        assert ("leaky", "gate scan on linux/arm64") in failed_cases, failed_cases
-        assert ("fat", "gate max_size on linux/arm64") in failed_cases, failed_cases
-        assert ("fat", "gate max_size on linux/amd64") not in failed_cases, failed_cases
-        sbom = mini.folder / ".stackbake/reports/sbom/good/linux-arm64.cyclonedx.json"
-        assert '"bomFormat": "CycloneDX"' in sbom.read_text(encoding="utf-8")
-        # Nothing of a failed target, nor of the one blocked by it, reached the registry.
-        for name in ("leaky", "leaky-app", "rooted", "fat"):
-            assert not registry_has(mini.tag(name)), name
+        the_gates_failed_where_they_should(run, mini)
         assert PASSWORD not in run.out + run.err
+        good_is_signed_and_attested_in_both_repositories(mini)
+        the_gates_pass_again_without_a_build(mini)
+        tampering_fails_verify(mini, seed_image)
 
-        # good: signed, SBOMs attested; stackbake verify and cosign verify agree.
-        verified = stackbake(mini.folder, "-f", str(mini.spec), *mini.var_args(), "verify", "good")
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert verified.stdout.startswith(f"good: {mini.tag('good')} (sha256:")
-        plain = cosign(
-            "verify", "--key", str(mini.folder / "cosign.pub"), "--insecure-ignore-tlog=true",
-            mini.tag("good"),
-        )  # fmt: skip
-        assert plain.returncode == 0, plain.stderr
-        _, index = fetch_manifest(mini.tag("good"))
-        arm64 = [
-            m["digest"]
-            for m in index["manifests"]
-            if m.get("platform", {}).get("architecture") == "arm64"
-        ]
-        attested = cosign(
-            "verify-attestation", "--key", str(mini.folder / "cosign.pub"),
-            "--insecure-ignore-tlog=true", "--type", "cyclonedx",
-            f"{mini.tag('good').rsplit(':', 1)[0]}@{arm64[0]}",
-        )  # fmt: skip
-        assert attested.returncode == 0, attested.stderr
 
-        # The gates again, without a build: on the local image, and on the pushed one.
-        for where in ((), ("--push",)):
-            checked = stackbake(
-                mini.folder, "-f", str(mini.spec), *mini.var_args(), "check", "good", *where
-            )
-            assert checked.returncode == 0, checked.stdout + checked.stderr
-            assert f"good: {mini.tag('good')}: scan: passed on linux/arm64" in checked.stdout
-            assert checked.stdout.endswith("1 of 1 checked target(s) passed their gates\n")
+def the_gates_failed_where_they_should(run: Run, mini: Hierarchy) -> None:
+    targets = run.targets
+    assert targets["leaky"]["phase"] == "gate"
+    assert targets["leaky"]["reason"] == (
+        "scan: secret aws-access-key-id in /etc/creds (CRITICAL); secret aws-access-key-id in "
+        "the image config (its history) (CRITICAL) on linux/amd64, linux/arm64"
+    )
+    leaks = {g["platform"] for g in targets["leaky"]["gates"] if g["result"] == "failed"}
+    assert leaks == {"linux/amd64", "linux/arm64"}
+    assert (
+        targets["rooted"]["reason"] == "user: runs as root (USER root) on linux/amd64, linux/arm64"
+    )
+    assert re.fullmatch(r"max_size: 8\.\d MB > 5\.0 MB on linux/arm64", targets["fat"]["reason"])
+    fat_sizes = {
+        g["platform"]: g["result"] for g in targets["fat"]["gates"] if g["gate"] == "max_size"
+    }
+    assert fat_sizes == {"linux/amd64": "passed", "linux/arm64": "failed"}
+    # Every gate ran on both platforms of good, and passed.
+    good_gates = {(g["gate"], g["platform"]): g["result"] for g in targets["good"]["gates"]}
+    for gate in ("max_size", "labels", "user", "healthcheck", "scan", "sbom"):
+        for platform in ("linux/amd64", "linux/arm64"):
+            assert good_gates[gate, platform] == "passed", (gate, platform, good_gates)
+    failed_cases = {
+        (case.get("classname", "").rsplit(".", 1)[-1], case.get("name"))
+        for case in run.junit.iter("testcase")
+        if case.find("failure") is not None
+    }
+    assert ("leaky", "gate scan on linux/arm64") in failed_cases, failed_cases
+    assert ("fat", "gate max_size on linux/arm64") in failed_cases, failed_cases
+    assert ("fat", "gate max_size on linux/amd64") not in failed_cases, failed_cases
+    sbom = mini.folder / ".stackbake/reports/sbom/good/linux-arm64.cyclonedx.json"
+    assert '"bomFormat": "CycloneDX"' in sbom.read_text(encoding="utf-8")
+    # Nothing of a failed target, nor of the one blocked by it, reached the registry.
+    for name in ("leaky", "leaky-app", "rooted", "fat"):
+        assert not registry_has(mini.tag(name)), name
 
-        # Tampering: an unsigned image under good's tag.
-        subprocess.run(
-            ["docker", "buildx", "imagetools", "create", "-t", mini.tag("good"), seed_image],
-            check=True,
-            capture_output=True,
-            timeout=120,
+
+def good_is_signed_and_attested_in_both_repositories(mini: Hierarchy) -> None:
+    verified = stackbake(mini.folder, "-f", str(mini.spec), *mini.var_args(), "verify", "good")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    mirror = mini.tag("good").replace("/good:", "/mirror/good:")
+    lines = verified.stdout.splitlines()
+    assert [line.split(" (sha256:")[0] for line in lines] == [
+        f"good: {mini.tag('good')}",
+        f"good: {mirror}",
+    ], verified.stdout
+    assert all(": verified: signed by " in line for line in lines), verified.stdout
+    plain = cosign(
+        "verify", "--key", str(mini.folder / "cosign.pub"), "--insecure-ignore-tlog=true",
+        mini.tag("good"),
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    mirrored = cosign(
+        "verify", "--key", str(mini.folder / "cosign.pub"), "--insecure-ignore-tlog=true",
+        mirror,
+    )  # fmt: skip
+    assert mirrored.returncode == 0, mirrored.stderr
+    _, index = fetch_manifest(mini.tag("good"))
+    arm64 = [
+        m["digest"]
+        for m in index["manifests"]
+        if m.get("platform", {}).get("architecture") == "arm64"
+    ]
+    attested = cosign(
+        "verify-attestation", "--key", str(mini.folder / "cosign.pub"),
+        "--insecure-ignore-tlog=true", "--type", "cyclonedx",
+        f"{mini.tag('good').rsplit(':', 1)[0]}@{arm64[0]}",
+    )  # fmt: skip
+    assert attested.returncode == 0, attested.stderr
+
+
+def the_gates_pass_again_without_a_build(mini: Hierarchy) -> None:
+    for where in ((), ("--push",)):
+        checked = stackbake(
+            mini.folder, "-f", str(mini.spec), *mini.var_args(), "check", "good", *where
         )
-        tampered = stackbake(mini.folder, "-f", str(mini.spec), *mini.var_args(), "verify", "good")
-        assert tampered.returncode == 1, tampered.stdout + tampered.stderr
-        assert tampered.stdout.startswith(f"good: {mini.tag('good')} (sha256:")
-        assert "signature" in tampered.stdout
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"good: {mini.tag('good')}: scan: passed on linux/arm64" in checked.stdout
+        assert checked.stdout.endswith("1 of 1 checked target(s) passed their gates\n")
+
+
+def tampering_fails_verify(mini: Hierarchy, seed_image: str) -> None:
+    """An unsigned image re-tagged under good's tag."""
+    subprocess.run(
+        ["docker", "buildx", "imagetools", "create", "-t", mini.tag("good"), seed_image],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    tampered = stackbake(mini.folder, "-f", str(mini.spec), *mini.var_args(), "verify", "good")
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+    assert tampered.stdout.startswith(f"good: {mini.tag('good')} (sha256:")
+    assert "signature" in tampered.stdout
 
 
 def test_a_dockerfile_hadolint_rejects_fails_validate_at_its_line(
@@ -200,13 +234,17 @@ def test_a_dockerfile_hadolint_rejects_fails_validate_at_its_line(
         {
             "linted": (
                 "gates: {hadolint: {threshold: error}}",
-                "FROM ${BASE_IMAGE}\nMAINTAINER me\nRUN cd /tmp\n",
+                "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nMAINTAINER me\nRUN cd /tmp\n",
             )
         },
     )
     done = stackbake(mini.folder, "-f", str(mini.spec), *mini.var_args(), "validate")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "linted/Dockerfile:" in done.stderr
+    assert done.stderr == "linted/Dockerfile:3:1: hadolint DL4000: MAINTAINER is deprecated\n"
+    built = build(mini)  # a build refuses it the same way, before anything builds
+    assert built.code == 2, built.explain()
+    assert built.err == done.stderr
+    assert not (mini.folder / ".stackbake" / "logs").exists()
 
 
 def test_a_push_whose_signing_failed_moves_no_release_tag_then_or_later(

@@ -3,6 +3,7 @@ recorded trivy reports."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -159,3 +160,18 @@ def test_pull_mirror_fails(tmp_path: Path) -> None:
         "trivy failed: FATAL OCI repository error: connection refused"
     )
     assert "--insecure" not in (tmp_path / "argv").read_text().split()
+
+
+def test_a_secret_in_the_image_config_is_said_to_be_in_its_history() -> None:
+    """trivy names the image itself (its staging tag) as the target of a secret found
+    in its config: the RUN line in its history that wrote it."""
+    facts = recorded("secret")
+    in_config = {
+        "Target": facts.artifact,
+        "Class": "secret",
+        "Secrets": [{"RuleID": "aws-access-key-id", "Severity": "CRITICAL"}],
+    }
+    facts = dataclasses.replace(facts, results=(*facts.results, in_config))
+    assert findings(facts, Scan(scanners=("secret",)), Database())[-1] == (
+        "secret aws-access-key-id in the image config (its history) (CRITICAL)"
+    )
