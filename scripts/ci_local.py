@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,32 @@ def checkout(into: Path) -> Path:
     return into
 
 
+SECRET = re.compile(r"\$\{\{ secrets\.([A-Z_]+) \}\}")
+
+
+def with_secrets(value: str, env: dict[str, str]) -> str:
+    """`${{ secrets.NAME }}` as GitHub fills it in: from this run's own secrets."""
+    return SECRET.sub(lambda m: env[f"SECRET_{m[1]}"], value)
+
+
+def signing_secrets(folder: Path) -> dict[str, str]:
+    """A throwaway cosign key pair, as the repository's secrets would hold one."""
+    password = uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    subprocess.run(
+        ["cosign", "generate-key-pair"],
+        cwd=folder,
+        env={**os.environ, "COSIGN_PASSWORD": password},
+        check=True,
+        capture_output=True,
+    )
+    return {
+        "SECRET_COSIGN_PASSWORD": password,
+        "SECRET_COSIGN_KEY": (folder / "cosign.key").read_text(encoding="utf-8"),
+        "SECRET_COSIGN_PUBLIC_KEY": (folder / "cosign.pub").read_text(encoding="utf-8"),
+    }
+
+
 def run_job(
     name: str, job: dict[str, Any], env: dict[str, str], folder: Path, matrix: dict[str, Any]
 ) -> tuple[int, dict[str, str]]:
@@ -52,7 +79,7 @@ def run_job(
         done = subprocess.run(
             ["bash", "-eo", "pipefail", "-c", script],
             cwd=folder,
-            env=env,
+            env={**env, **{k: with_secrets(str(v), env) for k, v in step.get("env", {}).items()}},
             capture_output=True,
             text=True,
             check=False,
@@ -78,6 +105,8 @@ def main(argv: list[str]) -> int:
     jobs = workflow["jobs"]
     with tempfile.TemporaryDirectory(prefix="ci-local-") as tmp:
         work = Path(tmp)
+        env.update(signing_secrets(work / "secrets"))
+        env = {k: with_secrets(v, env) for k, v in env.items()}
         code, outputs = run_job("plan", jobs["plan"], env, checkout(work / "plan"), {})
         if code:
             return code

@@ -11,11 +11,13 @@ registry, `docker buildx imagetools inspect` shows every platform's config.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from orchestrator.backend.base import Layers
@@ -87,10 +89,42 @@ def local_layers(digest: str, environ: Mapping[str, str]) -> Layers:
     return found if found is not None else host_layers(digest, environ)
 
 
+def containerd_socket(environ: Mapping[str, str]) -> str | None:
+    """The containerd socket of the engine `environ` names, when it is on this host and
+    readable: CONTAINERD_ADDRESS if set; for the default engine, dockerd's own or the
+    system's; for another local one (DOCKER_HOST=unix://...), the containerd under the
+    --exec-root of the dockerd that serves that socket (a second engine on this host)."""
+    if environ.get("CONTAINERD_ADDRESS"):
+        return environ["CONTAINERD_ADDRESS"]
+    engine = local_socket(environ)
+    if engine is None:
+        return None  # a docker context or a TCP engine: its containerd is elsewhere
+    found = CONTAINERD_SOCKETS if engine == DEFAULT_SOCKET else _exec_root_socket(engine)
+    return next((s for s in found if os.access(s, os.R_OK | os.W_OK)), None)
+
+
+def _exec_root_socket(engine: str) -> tuple[str, ...]:
+    """The containerd socket of the dockerd serving `engine`, from its command line."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if not argv or Path(argv[0]).name != "dockerd":
+            continue
+        words = [w for a in argv for w in (a.split("=", 1) if a.startswith("--") else [a])]
+        flags = dict(itertools.pairwise(words))
+        hosts = {b for a, b in itertools.pairwise(words) if a in ("-H", "--host")}
+        if f"unix://{engine}" in hosts or engine in hosts:
+            if flags.get("--containerd"):
+                return (flags["--containerd"],)
+            root = flags.get("--exec-root", "/var/run/docker")
+            return (f"{root}/containerd/containerd.sock",)
+    return ()
+
+
 def _ctr_socket(environ: Mapping[str, str]) -> str | None:
-    if local_socket(environ) != DEFAULT_SOCKET or shutil.which("ctr") is None:
-        return None  # another engine than this host's default one: its containerd is unknown
-    return next((s for s in CONTAINERD_SOCKETS if os.access(s, os.R_OK | os.W_OK)), None)
+    return containerd_socket(environ) if shutil.which("ctr") else None
 
 
 def _content(socket: str, digest: str) -> dict[str, Any]:

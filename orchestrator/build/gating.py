@@ -47,6 +47,7 @@ class ImageGates:
     reports: Path
     platforms: tuple[str, ...] = ()  # --platform: only these
     environ: Mapping[str, str] | None = None
+    registry: bool = False  # the image is a registry reference (`check --push`)
 
     def __call__(
         self, target: Target, image: str | None, on_line: OnLine, cancel: CancelToken
@@ -65,6 +66,7 @@ class ImageGates:
             parse_ref(image),
             target,
             platforms,
+            registry=self.registry,
             skip=self.skip,
             reports=self.reports,
             parents=parents,

@@ -226,7 +226,9 @@ def execute(
     alone = AloneBuilder(backend, factory, tags, plan.named_by_build)
     reports = options.reports or state.root / "reports"
     gater = gater or default_gater(h, plan.selected, options, reports)
-    early = EarlyGates(gater, h.spec.targets, tags.staging) if gater and plan.session else None
+    early = None
+    if gater and plan.session and options.mode.names_images:  # gated as they are exported
+        early = EarlyGates(gater, h.spec.targets, tags.staging)
     builder: AloneBuilder | SessionBuilder = alone
     if plan.session:
         done = early.exported if early else None

@@ -23,6 +23,7 @@ from orchestrator.gates.static import check_gates
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.project import Project
 from orchestrator.hierarchy.selection import expand_names, select
+from orchestrator.signing.cosign import check_signing
 from orchestrator.spec.checks import check_secrets
 from orchestrator.state import StateDir
 
@@ -71,7 +72,7 @@ def prepare(
     selected = select(h, list(options.targets), with_dependents=options.with_dependents)
     check_outputs(h, selected, options.mode)
     check_secrets(project.spec, selected, environ)
-    check_gates(project, selected)  # hadolint, allowed bases, the gates' files
+    check_supply(project, selected, options, environ)  # lint, bases, gate files, signing
     if lock is None:
         lock = complete_lock(h, backend, selected, stream)
     locked = lock.digests()
@@ -108,6 +109,16 @@ def prepare(
         named_by_build(h, building, options.mode),
         elsewhere,
     )
+
+
+def check_supply(
+    project: Project, selected: list[str], options: BuildOptions, environ: Mapping[str, str]
+) -> None:
+    """The gates checked before a build (hadolint, allowed bases, the gates' files, but
+    those --skip-gate bypasses) and, when pushing, what signing needs."""
+    check_gates(project, selected, options.skip_gates)
+    if options.mode.pushes:
+        check_signing([project.spec.targets[n] for n in selected], environ)
 
 
 def stamped(project: Project) -> tuple[float, Provenance]:

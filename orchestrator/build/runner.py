@@ -138,7 +138,8 @@ class TargetRunner:
             return [(Phase.PUSH, push.attempt)]
         if push.key_tag and built.digest:
             self.backend.tag(built.digest, [self.tags.own(push.key_tag)])
-        seal = self.sealer(self.backend, target, sboms(gates, self.reports), push.key_tag)
+        keyed = push.key_tag or push.tags[0]  # a shard's one tag is its key tag
+        seal = self.sealer(self.backend, target, sboms(gates, self.reports), keyed)
         return [
             (Phase.PUSH, push.push_first),
             (Phase.SIGN, lambda on_line, cancel: seal(push.source or "", on_line, cancel)),
@@ -159,7 +160,7 @@ class TargetRunner:
         results = early if early is not None else self.gater(target, image, on_line, cancel)
         if cancel.cancelled:
             return Outcome(Status(Kind.CANCELLED, Phase.GATE, "cancelled"), None, tries.count)
-        failures = [g for g in results if not g.passed and not g.skipped]
+        failures = [g for g in results if g.failed]
         if not failures:
             return Outcome(Status(Kind.BUILT), gates=results)
         first = failures[0]  # and the platforms where the same gate found the same

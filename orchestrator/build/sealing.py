@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.backend.base import Backend, BuildResult, OnLine
+from orchestrator.backend.registry import RegistryUnreachable
+from orchestrator.errors import UsageError
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import GateResult
 from orchestrator.hierarchy.naming import image_names
 from orchestrator.refs import parse_ref
 from orchestrator.signing.cosign import attest, sign, verify
+from orchestrator.spec.gates import Signing
 from orchestrator.spec.model import Target
 
 # Signs one pushed image, REPO@DIGEST, before any release tag names it.
@@ -46,48 +49,64 @@ class Sealer:
     environ: Mapping[str, str] | None = None
 
     def __call__(self, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        """The other repositories first, then the first one; in each the SBOMs attested
+        before the signature. So the first repository's signature (what a later run
+        checks before it moves release tags, `signed_before`) means all was done."""
         if self.target.sign is None:
             return BuildResult(True)
         repo, digest = source.split("@", 1)
-        sealed = self._seal(repo, digest, on_line, cancel)
         others = sorted({parse_ref(t).repository for t in image_names(self.target)} - {repo})
-        for other in others if self.key_tag else ():
-            keyed = f"{other}:{parse_ref(self.key_tag or '').tag}"
-            placed = self.backend.copy(source, [keyed], on_line, cancel)
-            if not placed.ok or not sealed.ok:
-                return placed if sealed.ok else sealed
-            sealed = self._seal(other, digest, on_line, cancel)
-        return sealed
+        try:
+            for other in others if self.key_tag else ():
+                keyed = f"{other}:{parse_ref(self.key_tag or '').tag}"
+                placed = self.backend.copy(source, [keyed], on_line, cancel)
+                sealed = self._seal(other, digest, on_line, cancel) if placed.ok else placed
+                if not sealed.ok:
+                    return sealed
+            return self._seal(repo, digest, on_line, cancel)
+        except RegistryUnreachable as exc:
+            return BuildResult(False, reason=str(exc), transient=True)
+        except UsageError as exc:  # cosign missing: a worker never raises
+            return BuildResult(False, reason=str(exc))
 
     def _seal(self, repo: str, digest: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
+        """In one repository: each platform's SBOM attested, then the image signed."""
         signing, source = self.target.sign, f"{repo}@{digest}"
         if signing is None:
             return BuildResult(True)
         environ = os.environ if self.environ is None else self.environ
+        if self.sbom_files and self.target.gates.sbom:
+            attested = self._attest(repo, source, signing, on_line, cancel)
+            if not attested.ok:
+                return attested
         on_line(f"signing {source} and its platforms' manifests with {signing.key}")
-        signed = sign(source, signing, on_line, cancel, environ=environ)
-        if not signed.ok or not self.sbom_files or not self.target.gates.sbom:
-            return signed
+        return sign(source, signing, on_line, cancel, environ=environ)
+
+    def _attest(
+        self, repo: str, source: str, signing: Signing, on_line: OnLine, cancel: CancelToken
+    ) -> BuildResult:
         found = self.backend.lookup([source]).get(source)
         if found is None:
             return BuildResult(False, reason=f"{source} is not in its registry after its push")
+        sbom = self.target.gates.sbom or ""
         for platform, path in sorted(self.sbom_files.items()):
             manifest = found.platforms.get(platform)
             if manifest is None:
                 return BuildResult(False, reason=f"{source} has no {platform} image to attest")
-            on_line(f"attesting the {self.target.gates.sbom} SBOM of {platform} in {repo}")
+            on_line(f"attesting the {sbom} SBOM of {platform} in {repo}")
+            environ = os.environ if self.environ is None else self.environ
             attested = attest(
                 f"{repo}@{manifest}",
                 signing,
                 on_line,
                 cancel,
                 predicate=path,
-                sbom_format=self.target.gates.sbom,
+                sbom_format=sbom,
                 environ=environ,
             )
             if not attested.ok:
                 return attested
-        return signed
+        return BuildResult(True)
 
 
 def signed_before(target: Target, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:

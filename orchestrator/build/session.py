@@ -127,11 +127,11 @@ class Session:
                 self._buffers[target].append(line)
 
     def done(self, target: str, result: BuildResult) -> None:
+        if self.on_done is not None:  # first: the early gates start before the runner asks
+            self.on_done(target, result)
         with self._cond:
             self._results[target] = result
             self._cond.notify_all()
-        if self.on_done is not None:
-            self.on_done(target, result)
 
     def wait(self, name: str, on_line: OnLine, cancel: CancelToken) -> BuildResult | None:
         """The session's result for `name`, its lines so far and to come passed on; None

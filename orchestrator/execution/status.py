@@ -61,6 +61,15 @@ class GateResult:
     duration_s: float = 0.0
     files: tuple[str, ...] = ()  # what it wrote (an SBOM), relative to the reports folder
 
+    @property
+    def failed(self) -> bool:
+        return not self.passed and not self.skipped
+
+    @property
+    def result(self) -> str:
+        """passed, failed or skipped: as every report words it."""
+        return "skipped" if self.skipped else ("passed" if self.passed else "failed")
+
     def describe(self) -> str:
         """ "scan: secret aws-access-key-id in /etc/creds (CRITICAL) on linux/arm64"."""
         where = f" on {self.platform}" if self.platform else ""

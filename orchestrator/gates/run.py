@@ -134,8 +134,8 @@ def _from_facts(run: _Run, platform: str) -> list[GateResult]:
         why = f"trivy is not installed: {HOW['trivy']}"
         return [GateResult(n, platform, False, (why,)) for n in names]
     cannot = run.source.cannot_read(platform)
-    if cannot:
-        return [GateResult(n, platform, True, skipped=cannot) for n in names]
+    if cannot:  # every gate on every platform: one that cannot be looked at fails
+        return [GateResult(n, platform, False, (cannot,)) for n in names]
     gates = run.target.gates
     flags = scan_flags(gates.scan if "scan" in names else None, run.db)
     if "sbom" in names:

@@ -5,7 +5,7 @@ configs, a scan's ignore file). A target without these gates costs nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -17,23 +17,29 @@ from orchestrator.spec.model import Target, Where
 from orchestrator.spec.textfile import kind
 
 
-def check_gates(project: Project, names: Iterable[str] | None = None) -> None:
+def check_gates(
+    project: Project, names: Iterable[str] | None = None, skip: Collection[str] = ()
+) -> None:
     """Raises SpecError with every problem the gates of targets `names` (default: all)
-    find before a build; static checks and hadolint's findings together."""
+    find before a build; static checks and hadolint's findings together. `skip`: gates
+    bypassed (--skip-gate hadolint, bases)."""
     chosen = list(project.spec.targets if names is None else names)
+    linted = [] if "hadolint" in skip else lint(project, chosen)
     out = ProblemCollector()
-    for problem in [*static_problems(project, chosen), *lint(project, chosen)]:
+    for problem in [*static_problems(project, chosen, skip), *linted]:
         out.add(problem)
     out.raise_if_any()
 
 
-def static_problems(project: Project, names: Iterable[str]) -> list[Problem]:
+def static_problems(
+    project: Project, names: Iterable[str], skip: Collection[str] = ()
+) -> list[Problem]:
     """Disallowed external bases and missing gate files of targets `names`."""
     out: list[Problem] = []
     for name in names:
         target = project.spec.targets[name]
         gates = target.gates
-        if gates.bases:
+        if gates.bases and "bases" not in skip:
             out += disallowed_bases(project.hierarchy, target)
         for path in gates.structure_tests:
             out += _missing(target.at("gates.structure_tests"), "structure test", path)

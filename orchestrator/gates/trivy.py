@@ -13,13 +13,11 @@ process"), and the platforms of a target, and the gates of several targets, run 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.backend.base import OnLine
-from orchestrator.backend.engine import DEFAULT_SOCKET, local_socket
-from orchestrator.backend.layers import CONTAINERD_SOCKETS, NAMESPACE
+from orchestrator.backend.layers import NAMESPACE, containerd_socket
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.gates.facts import Facts, ReportError, facts_from
 from orchestrator.gates.tool import run_tool
@@ -58,7 +56,11 @@ class Source:
         """Why this source cannot read `platform`; "" when it can."""
         if self.only is None or normalize_platform(platform) == normalize_platform(self.only):
             return ""
-        return f"the engine's containerd store cannot be read here: only {self.only} is checked"
+        return (
+            f"the engine's containerd store cannot be read here, so only {self.only} can be "
+            "checked: run where the engine's containerd socket is readable, or set "
+            "CONTAINERD_ADDRESS"
+        )
 
 
 def is_loopback(domain: str) -> bool:
@@ -72,15 +74,6 @@ def is_loopback(domain: str) -> bool:
         return False
 
 
-def containerd_address(environ: Mapping[str, str]) -> str | None:
-    """The engine's containerd socket, when it is this host's engine and readable."""
-    if environ.get("CONTAINERD_ADDRESS"):
-        return environ["CONTAINERD_ADDRESS"]
-    if local_socket(environ) != DEFAULT_SOCKET:
-        return None  # another engine than this host's default one: its containerd is unknown
-    return next((s for s in CONTAINERD_SOCKETS if os.access(s, os.R_OK | os.W_OK)), None)
-
-
 def source_of(image: ImageRef, registry: bool, environ: Mapping[str, str]) -> Source:
     """A registry image by its reference (digest kept); a local one in the engine's
     containerd store by its fully qualified name (`app:1` is docker.io/library/app:1),
@@ -88,7 +81,7 @@ def source_of(image: ImageRef, registry: bool, environ: Mapping[str, str]) -> So
     if registry:
         return Source("remote", image.normalized(), insecure=is_loopback(image.domain))
     local = image.without_digest().normalized() if image.tag else image.normalized()
-    address = containerd_address(environ)
+    address = containerd_socket(environ)
     if address is None:
         return Source("docker", local, only=host_platform())
     namespace = environ.get("CONTAINERD_NAMESPACE", NAMESPACE)

@@ -47,11 +47,10 @@ def _target(r: TargetRecord) -> dict[str, Any]:
 
 
 def _gate(g: GateResult) -> dict[str, Any]:
-    result = "skipped" if g.skipped else ("passed" if g.passed else "failed")
     return {
         "gate": g.gate,
         "platform": g.platform,
-        "result": result,
+        "result": g.result,
         "findings": list(g.findings),
         "skipped": g.skipped or None,
         "duration_s": round(g.duration_s, 3),
@@ -198,7 +197,7 @@ def _gates_markdown(run: RunRecord) -> list[str]:
         lines += [f"Skipped for this run: {', '.join(f'`{g}`' for g in run.skipped_gates)}", ""]
     lines += ["| target | gate | platform | result |", "|---|---|---|---|"]
     for name, g in rows:
-        result = f"skipped ({g.skipped})" if g.skipped else ("passed" if g.passed else "failed")
+        result = f"skipped ({g.skipped})" if g.skipped else g.result
         found = "; ".join(g.findings).replace("|", "\\|")
         result += f": {found}" if found and not g.skipped else ""
         lines.append(f"| `{name}` | {g.gate} | {g.platform or ''} | {result} |")

@@ -111,6 +111,9 @@ def render_summary(run: RunRecord) -> RenderableType:
                     f"{'were cancelled' if run.interrupted else 'ran to the end'}"
                 )
             )
+    if run.skipped_gates:
+        skipped = ", ".join(run.skipped_gates)
+        parts.append(Text(f"gates skipped for this run (--skip-gate): {skipped}", style="yellow"))
     parts.append(Text(""))
     parts.append(Text(counts_line(run), style="bold"))
     return Group(*parts)

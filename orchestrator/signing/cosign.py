@@ -9,7 +9,7 @@ when the CancelToken is set, and returns a BuildResult: ok, a one-line reason, a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from orchestrator.backend.base import BuildResult, OnLine, RemoteImage
 from orchestrator.backend.process import run_streaming
 from orchestrator.backend.redact import Redactor
 from orchestrator.backend.tools import need_tool
-from orchestrator.errors import display_path
+from orchestrator.errors import UsageError, display_path
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.signing.commands import (
     BY_DIGEST,
@@ -32,6 +32,7 @@ from orchestrator.signing.commands import (
     verify_attestation_argv,
 )
 from orchestrator.spec.gates import Signing
+from orchestrator.spec.model import Target
 
 
 def run_cosign(
@@ -232,3 +233,22 @@ def verify_image(
 
 def _join(label: str, reason: str) -> str:
     return f"{label}: {reason}" if label else reason
+
+
+def check_signing(targets: Sequence[Target], environ: Mapping[str, str]) -> None:
+    """Before a push builds anything: each signing target's key file is there and its
+    password variable set, and cosign is installed; else a usage error naming them."""
+    signing = [t for t in targets if t.sign is not None]
+    if not signing:
+        return
+    need_tool("cosign", f"signing {signing[0].name} (sign:)")
+    problems = []
+    for target, sign_ in ((t, t.sign) for t in signing if t.sign is not None):
+        if "://" not in sign_.key and not Path(sign_.key).is_file():
+            problems.append(f"{target.name}: no signing key {display_path(Path(sign_.key))}")
+        if sign_.password_env and sign_.password_env not in environ:
+            problems.append(
+                f"{target.name}: the key's password variable {sign_.password_env} is not set"
+            )
+    if problems:
+        raise UsageError("; ".join(dict.fromkeys(problems)) + " (sign: in the spec)")

@@ -35,6 +35,7 @@ FILES = {
     "base/Dockerfile": "FROM alpine\n",
     "py/Dockerfile": "FROM r.example/acme/base:1\n",
     "app/Dockerfile": "FROM r.example/acme/py:1\n",
+    "cosign.key": "not read: the seal is a fake\n",
 }
 TOO_BIG = ("612 MB > 500 MB",)
 
