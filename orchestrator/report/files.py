@@ -69,6 +69,7 @@ def report_json(run: RunRecord) -> dict[str, Any]:
         "duration_s": round((run.finished or run.started) - run.started, 3),
         "counts": {str(k): len(run.by_kind(k)) for k in ORDER},
         "skipped_gates": list(run.skipped_gates),
+        "reports": run.reports or None,
         "targets": [_target(r) for r in run.targets.values()],
     }
 

@@ -44,6 +44,7 @@ class RunRecord:
     stops: list[Stopping] = field(default_factory=list)
     interrupted: bool = False
     skipped_gates: tuple[str, ...] = ()  # --skip-gate: bypassed for every target of the run
+    reports: str = ""  # the folder the gates' files (SBOMs) are in, as shown
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply(self, event: Event) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from orchestrator.backend.base import Backend, BuildResult, OnLine
 from orchestrator.backend.fake import FakeBackend
+from orchestrator.build.gating import EarlyGates, ImageGates
 from orchestrator.build.options import BuildOptions, OutputMode
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.execution.status import GateResult
@@ -141,3 +142,46 @@ def test_in_a_session_each_image_is_gated_once_as_soon_as_it_is_exported(
     final = {e[1]: e[2:4] for e in done.events if e[0] == "finished"}
     assert final == {"base": ("built", None), "py": ("failed", "gate"), "app": ("blocked", None)}
     assert ("log", "py", "gated py") in done.events  # its lines reach its log
+
+
+def test_early_gates_of_another_image_are_dropped_and_stopped(tmp_path: Path) -> None:
+    """The image the session exported was built again (its lineage): those gates are
+    cancelled, and the runner runs its own on the new image."""
+    write_tree(tmp_path, FILES)
+    targets = load_project(None, cwd=tmp_path, environ={}).spec.targets
+    release = threading.Event()
+    seen: list[CancelToken] = []
+
+    def gater(
+        target: Target, image: str | None, on_line: OnLine, cancel: CancelToken
+    ) -> tuple[GateResult, ...]:
+        seen.append(cancel)
+        release.wait(5)
+        return ()
+
+    early = EarlyGates(gater, targets, lambda t: f"staging/{t.name}")
+    early.exported("py", BuildResult(True, digest="sha256:old"))
+    assert early.take("py", "sha256:new", lambda line: None, CancelToken()) is None
+    release.set()
+    early.close()
+    assert [c.cancelled for c in seen] == [True]
+    assert early.take("py", "sha256:old", lambda line: None, CancelToken()) is None
+
+
+def test_no_image_in_the_store_means_every_gate_is_skipped_saying_why(tmp_path: Path) -> None:
+    write_tree(tmp_path, FILES)
+    project = load_project(None, cwd=tmp_path, environ={})
+    gates = ImageGates(project.hierarchy, frozenset(), tmp_path / "reports")
+    results = gates(project.spec.targets["py"], None, lambda line: None, CancelToken())
+    assert [r.describe() for r in results] == [
+        "max_size: skipped (the run's --output puts no image in the store) on linux/amd64",
+        "max_size: skipped (the run's --output puts no image in the store) on linux/arm64",
+    ]
+
+
+def test_skip_gate_reaches_the_run_s_record(tmp_path: Path) -> None:
+    write_tree(tmp_path, FILES)
+    project = load_project(None, cwd=tmp_path, environ={})
+    options = BuildOptions(jobs=1, retries=2, retry_base_s=0.001, skip_gates=("max_size",))
+    done = execute_plan(project, FakeBackend(), options, gater=FakeGater())
+    assert done.record.skipped_gates == ("max_size",)

@@ -29,13 +29,15 @@ def run() -> RunRecord:
         GateResult("user", "linux/amd64", True, skipped="--skip-gate user"),
         GateResult("sbom", "linux/arm64", True, files=("sbom/leaky/linux-arm64.cyclonedx.json",)),
     )
-    return RunRecord("builds.yaml", {"leaky": leaky}, 10.0, 13.0, skipped_gates=("user",))
+    return RunRecord(
+        "builds.yaml", {"leaky": leaky}, 10.0, 13.0, skipped_gates=("user",), reports="out"
+    )
 
 
 def test_the_json_report_has_every_gate_and_what_was_skipped() -> None:
     report = report_json(run())
     Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(report)
-    assert report["skipped_gates"] == ["user"]
+    assert (report["skipped_gates"], report["reports"]) == (["user"], "out")
     [leaky] = report["targets"]
     assert (leaky["phase"], leaky["gates"][1]) == (
         "gate",
