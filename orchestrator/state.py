@@ -70,6 +70,11 @@ class StateDir:
         self.part = part
         self.run_id = uuid.uuid4().hex[:12]
 
+    def reports(self, chosen: Path | None = None) -> Path:
+        """Where the gates write their files (SBOMs): `chosen` (--reports DIR), else
+        .stackbake/reports."""
+        return chosen or self.root / "reports"
+
     # JSON documents
     def _load(self, name: str) -> Any:
         try:

@@ -42,7 +42,7 @@ def new_record(plan: Plan, state: StateDir) -> RunRecord:
         },
         plan.started,
         skipped_gates=plan.options.skip_gates,
-        reports=display_path(plan.options.reports or state.root / "reports"),
+        reports=display_path(state.reports(plan.options.reports)),
     )
 
 

@@ -224,7 +224,7 @@ def execute(
         h, options.mode, plan.provenance, state, keys, plan.locked, options.platforms
     )
     alone = AloneBuilder(backend, factory, tags, plan.named_by_build)
-    reports = options.reports or state.root / "reports"
+    reports = state.reports(options.reports)
     gater = gater or default_gater(h, plan.selected, options, reports)
     early = None
     if gater and plan.session and options.mode.names_images:  # gated as they are exported

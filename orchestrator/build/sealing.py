@@ -5,7 +5,6 @@ is attested on that platform's manifest, in every repository the target's tags a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,7 @@ class Sealer:
     target: Target
     sbom_files: Mapping[str, Path]  # platform -> SBOM
     key_tag: str | None = None  # REPO:key-K; its tag names the image in the other repos
-    environ: Mapping[str, str] | None = None
+    environ: Mapping[str, str] | None = None  # None: this process's
 
     def __call__(self, source: str, on_line: OnLine, cancel: CancelToken) -> BuildResult:
         """The other repositories first, then the first one; in each the SBOMs attested
@@ -74,13 +73,12 @@ class Sealer:
         signing, source = self.target.sign, f"{repo}@{digest}"
         if signing is None:
             return BuildResult(True)
-        environ = os.environ if self.environ is None else self.environ
         if self.sbom_files and self.target.gates.sbom:
             attested = self._attest(repo, source, signing, on_line, cancel)
             if not attested.ok:
                 return attested
         on_line(f"signing {source} and its platforms' manifests with {signing.key}")
-        return sign(source, signing, on_line, cancel, environ=environ)
+        return sign(source, signing, on_line, cancel, environ=self.environ)
 
     def _attest(
         self, repo: str, source: str, signing: Signing, on_line: OnLine, cancel: CancelToken
@@ -94,7 +92,6 @@ class Sealer:
             if manifest is None:
                 return BuildResult(False, reason=f"{source} has no {platform} image to attest")
             on_line(f"attesting the {sbom} SBOM of {platform} in {repo}")
-            environ = os.environ if self.environ is None else self.environ
             attested = attest(
                 f"{repo}@{manifest}",
                 signing,
@@ -102,7 +99,7 @@ class Sealer:
                 cancel,
                 predicate=path,
                 sbom_format=sbom,
-                environ=environ,
+                environ=self.environ,
             )
             if not attested.ok:
                 return attested

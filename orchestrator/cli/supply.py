@@ -13,6 +13,7 @@ from orchestrator.cli.commands import project_of
 from orchestrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, printable
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.hierarchy.selection import select
+from orchestrator.state import StateDir
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     h = project.hierarchy
     names = [n for n in select(h, args.targets) if h.spec.targets[n].gates.names()]
     check_gates(project, names, args.skip_gate)  # hadolint and the bases, as validate does
-    reports = args.reports or project.spec.folder / ".stackbake" / "reports"
+    reports = StateDir(project.spec.folder).reports(args.reports)
     gates = ImageGates(h, frozenset(args.skip_gate), reports, registry=args.push)
     on_image = [n for n in names if h.spec.targets[n].gates.on_image()]
 
