@@ -6,6 +6,7 @@ and BuildKit use: `alpine` and `docker.io/library/alpine:latest` are the same im
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -213,3 +214,16 @@ def context_key(text: str) -> str:
     if ref.digest:
         name += f"@{ref.digest}"
     return name
+
+
+def is_loopback(domain: str) -> bool:
+    """A registry on this host's loopback (`localhost:5000`, `127.0.0.1:5000`, `[::1]`):
+    docker and BuildKit reach one over plain HTTP without any configuration."""
+    host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.backend.base import RemoteImage
-from orchestrator.refs import BadReference, parse_ref
+from orchestrator.refs import BadReference, is_loopback, parse_ref
 
 ACCEPT = ", ".join(
     (
@@ -30,17 +30,11 @@ ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
-LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 TIMEOUT_S = 10
 
 
 def _base(domain: str) -> str:
-    host = (
-        domain.rsplit(":", 1)[0]
-        if not domain.startswith("[")
-        else domain.split("]", maxsplit=1)[0] + "]"
-    )
-    scheme = "http" if host in LOOPBACK else "https"
+    scheme = "http" if is_loopback(domain) else "https"
     return f"{scheme}://{domain}/v2"
 
 

@@ -22,8 +22,8 @@ from orchestrator.backend.base import OnLine
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.gates.facts import Facts
 from orchestrator.gates.tool import run_tool
-from orchestrator.gates.trivy import OFFLINE, is_loopback
-from orchestrator.refs import BadReference, parse_ref
+from orchestrator.gates.trivy import OFFLINE
+from orchestrator.refs import BadReference, is_loopback, parse_ref
 from orchestrator.spec.gates import Scan
 
 NO_DB = (

@@ -12,7 +12,6 @@ process"), and the platforms of a target, and the gates of several targets, run 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ from orchestrator.backend.layers import NAMESPACE, containerd_socket
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.gates.facts import Facts, ReportError, facts_from
 from orchestrator.gates.tool import run_tool
-from orchestrator.refs import ImageRef, host_platform, normalize_platform
+from orchestrator.refs import ImageRef, host_platform, is_loopback, normalize_platform
 
 # Every run: nothing fetched (databases, checks bundle, notices, telemetry), no file cache.
 OFFLINE = (
@@ -61,17 +60,6 @@ class Source:
             "checked: run where the engine's containerd socket is readable, or set "
             "CONTAINERD_ADDRESS"
         )
-
-
-def is_loopback(domain: str) -> bool:
-    host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def source_of(image: ImageRef, registry: bool, environ: Mapping[str, str]) -> Source:
