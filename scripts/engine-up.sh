@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts a real build engine on a Debian 12 host that lacks one:
 # Docker Engine 26 (containerd image store, BuildKit built in), the buildx
-# plugin, QEMU binfmt for linux/arm64, a local registry at
-# $STACKBAKE_REGISTRY (scripts/lib.sh) and cosign (signing what is pushed).
-# Idempotent: where all five already answer it only prints versions. Needs
-# root for the rest: re-runs itself through sudo when it is not root.
+# plugin, QEMU binfmt for linux/arm64, a local registry at $STACKBAKE_REGISTRY
+# (scripts/lib.sh), cosign (signing what is pushed) and skopeo (what the
+# distribution commands copy images with). Idempotent: where all six already
+# answer it only prints versions. Needs root for the rest: re-runs itself
+# through sudo when it is not root.
 #
 # Debian 12 ships no buildx and only Docker 20.10, so both come from the
 # Debian 13 (trixie) suite of the mirror this machine's apt already uses
@@ -24,6 +25,7 @@ missing() {
   docker buildx version >/dev/null 2>&1 || { echo "docker buildx"; return; }
   grep -qs enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || { echo "arm64 emulation (binfmt)"; return; }
   curl -fs -o /dev/null "http://$registry/v2/" || { echo "registry at $registry"; return; }
+  command -v skopeo >/dev/null || { echo "skopeo"; return; }
   command -v cosign >/dev/null || echo "cosign"
 }
 versions() {
@@ -39,7 +41,7 @@ if [ "$(id -u)" != 0 ]; then
   exec sudo env STACKBAKE_REGISTRY="$registry" bash "$0" "$@"
 fi
 
-pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry curl)
+pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry curl skopeo)
 if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
   apt-get update -q >/dev/null
   apt-get install -y -q "${pkgs[@]}" >/dev/null

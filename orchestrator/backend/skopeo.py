@@ -1,0 +1,140 @@
+"""skopeo, the copier of the distribution commands: registry to OCI layout and back,
+every platform, digests kept (`--all --preserve-digests`), and a registry's tags,
+manifests and deletes, without a pull and without an engine.
+
+Chosen over hand-written registry HTTP code, which would re-implement token auth and
+credential helpers, and over oras, which Debian 12 lacks (Debian 13's 1.2 copies
+referrers but not cosign's `.sig`/`.att` tags any better): skopeo reads the Docker
+config and its credential helpers as buildx does, and its copies into one OCI layout
+share blobs between images. A loopback registry (`localhost:5000`) is reached over
+plain HTTP, as docker and BuildKit reach it, so its TLS is not verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.backend.process import terminate
+from orchestrator.backend.tools import need_tool
+from orchestrator.errors import EngineError
+from orchestrator.execution.cancel import CancelToken
+from orchestrator.refs import is_loopback, parse_ref
+
+TIMEOUT_S = 600
+
+
+class SkopeoError(EngineError):
+    """skopeo failed: `message` says what it was doing and skopeo's own last words."""
+
+    def __init__(self, doing: str, stderr: str) -> None:
+        self.stderr = stderr
+        self.not_found = "manifest unknown" in stderr or "not found" in stderr.lower()
+        last = (stderr.strip().splitlines() or ["failed"])[-1]
+        super().__init__(f"{doing}: {explain(last)}")
+
+
+def explain(last: str) -> str:
+    """skopeo's last line, with the fix where the cause is a common one."""
+    text = last.removeprefix('time="').split('" ', 1)[-1] if last.startswith("time=") else last
+    text = text.removeprefix('level=fatal msg="').rstrip('"')
+    if "unauthorized" in text or "authentication required" in text:
+        return f"{text} (log in first: docker login, or stackbake login)"
+    if "x509" in text or "certificate" in text:
+        return f"{text} (the registry's certificate is not trusted: give its CA)"
+    return text
+
+
+def tls_flags(ref: str, flag: str = "--tls-verify") -> list[str]:
+    """`--tls-verify=false` for a loopback registry (plain HTTP), else nothing."""
+    if ref.startswith(("oci:", "oci-archive:", "dir:", "docker-archive:")):
+        return []
+    name = ref.removeprefix("docker://")
+    return [f"{flag}=false"] if is_loopback(parse_ref(name).domain) else []
+
+
+def run(
+    argv: Sequence[str],
+    doing: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """`skopeo ARGV...`: its standard output, or SkopeoError saying what it was doing.
+    A cancelled token stops it (and what it started)."""
+    skopeo = need_tool("skopeo", doing)
+    try:
+        proc = subprocess.Popen(
+            [skopeo, *argv],
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise EngineError(f"{doing}: cannot run skopeo ({exc.strerror or exc})") from None
+    if cancel is not None:
+        cancel.on_cancel(
+            lambda: threading.Thread(target=terminate, args=(proc,), daemon=True).start()
+        )
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        terminate(proc)
+        raise EngineError(f"{doing}: skopeo gave no answer in {TIMEOUT_S} s") from None
+    except BaseException:  # Ctrl-C reaches us, not skopeo (a session of its own)
+        terminate(proc)
+        raise
+    if cancel is not None and cancel.cancelled:
+        raise EngineError(f"{doing}: cancelled")
+    if proc.returncode != 0:
+        raise SkopeoError(doing, err.decode("utf-8", "replace"))
+    return out.decode("utf-8", "replace")
+
+
+def copy(src: str, dest: str, *, cancel: CancelToken | None = None) -> None:
+    """Every platform of `src` to `dest`, digests unchanged. Each is a skopeo transport
+    reference: `docker://REPO:TAG`, `docker://REPO@DIGEST`, `oci:DIR:NAME`."""
+    flags = tls_flags(src, "--src-tls-verify") + tls_flags(dest, "--dest-tls-verify")
+    argv = ["copy", "--quiet", "--all", "--preserve-digests", *flags, src, dest]
+    run(argv, f"copy {src} to {dest}", cancel=cancel)
+
+
+def raw_manifest(ref: str) -> tuple[dict[str, Any], str]:
+    """The manifest (or index) `ref` (REPO:TAG or REPO@DIGEST) names, and its digest.
+    SkopeoError with `not_found` when the registry has none."""
+    text = run(["inspect", "--raw", *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
+    return json.loads(text), "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def raw_text(ref: str, *, config: bool = False) -> str:
+    """The manifest (or index) `ref` names as the registry sends it, byte for byte (its
+    digest and size are those of this text), or with `config` the image config of the
+    manifest `ref` names. SkopeoError with `not_found` when the registry has none."""
+    flags = ["--config"] if config else []
+    return run(["inspect", "--raw", *flags, *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
+
+
+def list_tags(repository: str) -> list[str]:
+    """The tags of REPOSITORY (`localhost:5000/acme/app`); none when it does not exist."""
+    try:
+        out = run(
+            ["list-tags", *tls_flags(repository), f"docker://{repository}"],
+            f"list the tags of {repository}",
+        )
+    except SkopeoError as exc:
+        if exc.not_found or "name unknown" in exc.stderr:
+            return []
+        raise
+    return list(json.loads(out).get("Tags") or [])
+
+
+def delete(repository: str, digest: str) -> None:
+    """Delete the manifest DIGEST from REPOSITORY, and with it every tag naming it."""
+    ref = f"{repository}@{digest}"
+    run(["delete", *tls_flags(ref), f"docker://{ref}"], f"delete {ref}")
