@@ -43,7 +43,7 @@ def explain(last: str) -> str:
     text = last.removeprefix('time="').split('" ', 1)[-1] if last.startswith("time=") else last
     text = text.removeprefix('level=fatal msg="').rstrip('"')
     if "unauthorized" in text or "authentication required" in text:
-        return f"{text} (log in first: docker login, or stackbake login)"
+        return f"{text} (log in first: docker login REGISTRY)"
     if "x509" in text or "certificate" in text:
         return f"{text} (the registry's certificate is not trusted: give its CA)"
     return text
