@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator import __version__
+from orchestrator.cli import bundle
 from orchestrator.cli.build_flags import (
     add_build_flags,
     add_partition_flags,
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _building_commands(sub)
     _base_commands(sub)
     _supply_commands(sub)
+    bundle.add_parser(sub, _common)
     return parser
 
 
@@ -233,7 +235,7 @@ def _supply_commands(sub: Commands) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bundle.load_as_command(sys.argv[1:] if argv is None else argv))
     if os.environ.get("STACKBAKE_DEBUG_CRASH") == "1":  # lets tests reach the bug path
         return run_guarded(lambda: 1 // 0)
 
@@ -241,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.cli.commands import COMMANDS
         from orchestrator.cli.supply import SUPPLY
 
-        return {**COMMANDS, **SUPPLY}[args.command](args)
+        every = {**COMMANDS, **SUPPLY, **bundle.COMMANDS}
+        return every[args.command](args)
 
     return run_guarded(run)

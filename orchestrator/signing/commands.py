@@ -64,6 +64,13 @@ def verify_argv(cosign: str, ref: str, public_key: str, *, insecure: bool = Fals
     return [*argv, "--output", "text", *registry_flags(insecure), ref]
 
 
+def verify_blob_argv(cosign: str, public_key: str, signature: Path, payload: Path) -> list[str]:
+    """A signature checked with no registry at all: `payload` is what cosign signed (a
+    `.sig` image's simple-signing layer), `signature` the base64 of its annotation."""
+    argv = [cosign, "verify-blob", "--key", public_key, "--insecure-ignore-tlog=true"]
+    return [*argv, "--signature", str(signature), str(payload)]
+
+
 def verify_attestation_argv(
     cosign: str, ref: str, public_key: str, kind: str, *, insecure: bool = False
 ) -> list[str]:

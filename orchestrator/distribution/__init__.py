@@ -1,0 +1,1 @@
+"""Lifecycle and distribution of the built tree: archives, retention, air-gapped bundles."""

@@ -1,0 +1,203 @@
+"""Air-gapped bundles on the real engines: a signed two-platform hierarchy pushed from
+the first engine, bundled, its images then deleted from the registry; the bundle loaded
+into the second engine (its own store, nothing in the registry to pull) and a child run
+there on both platforms. A bundle with one byte flipped, and one checked with another
+key, are refused and load nothing; loaded into a registry under another name, its
+signatures still verify there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from orchestrator.backend import skopeo
+from tests.distribution.layouts import flip_byte
+from tests.e2e.hierarchy import (
+    build,
+    docker,
+    images_removed_after,
+    local_images,
+    new_prefix,
+    statuses,
+    write_mini,
+)
+
+pytestmark = pytest.mark.engine
+
+PASSWORD_ENV = "STACKBAKE_E2E_BUNDLE_PASSWORD"
+PASSWORD = "e2e-bundle-password-not-for-logs"
+BOTH = "platforms: [linux/amd64, linux/arm64]"
+TARGETS = {
+    "root": (BOTH, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo @MARKER@ > /marker\n"),
+    "child": (BOTH, 'ARG REG\nFROM ${REG}/root:1\nRUN echo "child on $(uname -m)" > /child\n'),
+}
+DEFAULTS = f"sign: {{key: cosign.key, password_env: {PASSWORD_ENV}}}"
+
+
+def stackbake(
+    folder: Path, *args: str, host: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **({"DOCKER_HOST": host} if host else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+
+
+def keys(folder: Path) -> None:
+    for name in ("", "other"):
+        (folder / name).mkdir(exist_ok=True)
+        made = subprocess.run(
+            ["cosign", "generate-key-pair"],
+            cwd=folder / name,
+            env={**os.environ, "COSIGN_PASSWORD": PASSWORD},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+
+
+def test_bundle_into_a_second_engine_with_nothing_in_the_registry(
+    tmp_path: Path, registry: str, seed_image: str, second_engine: str
+) -> None:
+    with images_removed_after(new_prefix(registry), second_engine) as prefix:
+        mini = write_mini(tmp_path, prefix, seed_image, TARGETS, defaults=DEFAULTS)
+        keys(mini.folder)
+        run = build(mini, "--push", env={PASSWORD_ENV: PASSWORD})
+        assert statuses(run) == {"root": "built", "child": "built"}, run.explain()
+
+        made = stackbake(mini.folder, "bundle", *mini.var_args(), "-o", "tree.tar")
+        assert made.returncode == 0, made.stdout + made.stderr
+        bundle = mini.folder / "tree.tar"
+        manifest = the_bundle_holds_the_tree(bundle, prefix, seed_image)
+        assert made.stdout.splitlines()[-1].startswith(
+            "wrote tree.tar: 2 target(s) and 1 base(s) on linux/amd64, linux/arm64, "
+        )
+        deleted_from_the_registry(manifest)
+
+        tampered = tmp_path / "tampered.tar"
+        tampered.write_bytes(bundle.read_bytes())
+        layer = max(manifest["blobs"], key=manifest["blobs"].get)
+        flip_byte(tampered, f"blobs/sha256/{layer.removeprefix('sha256:')}", at=100)
+        refused = stackbake(
+            mini.folder, "bundle", "load", str(tampered), "--engine", host=second_engine
+        )
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(
+            f"error: {tampered}: blob {layer} does not match its checksum"
+        )
+        assert refused.stderr.rstrip().endswith("; nothing was loaded")
+
+        other = stackbake(
+            mini.folder,
+            "bundle",
+            "load",
+            "tree.tar",
+            "--engine",
+            "--key",
+            "other/cosign.pub",
+            host=second_engine,
+        )
+        assert other.returncode == 2
+        assert other.stderr.startswith(
+            f"error: tree.tar: its signatures do not verify: root: {prefix}/root:1: the index: "
+            "no signature matches other/cosign.pub (and "
+        ), other.stderr
+        assert local_images(prefix, second_engine) == []
+
+        loaded = stackbake(
+            mini.folder,
+            "bundle",
+            "load",
+            "tree.tar",
+            "--engine",
+            "--key",
+            "cosign.pub",
+            host=second_engine,
+        )
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        assert sorted(local_images(prefix, second_engine)) == [
+            f"{prefix}/child:1",
+            f"{prefix}/root:1",
+        ]
+        for platform, machine in (("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")):
+            ran = docker(
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                "--platform",
+                platform,
+                f"{prefix}/child:1",
+                "cat",
+                "/child",
+                "/marker",
+                host=second_engine,
+                timeout=180,
+            )
+            assert ran.splitlines() == [f"child on {machine}", mini.marker]
+
+        into_a_registry_the_signatures_still_verify(mini.folder, registry)
+
+
+def the_bundle_holds_the_tree(bundle: Path, prefix: str, seed: str) -> dict[str, object]:
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("stackbake-bundle.json"))  # type: ignore[arg-type]
+    assert names[:4] == ["stackbake-bundle.json", "oci-layout", "index.json", "builds.lock"]
+    images = {i["target"]: i for i in manifest["images"]}
+    assert sorted(images, key=str) == [None, "child", "root"]
+    assert images[None]["ref"] == seed
+    for name in ("root", "child"):
+        image = images[name]
+        assert image["ref"] == f"{prefix}/{name}:1"
+        assert sorted(image["platforms"]) == ["linux/amd64", "linux/arm64"]
+        signed = {t.removesuffix(".sig") for t in image["signatures"]}
+        needed = {d.replace(":", "-") for d in [image["digest"], *image["platforms"].values()]}
+        assert needed <= signed
+    assert len(names) == 4 + len(manifest["blobs"])
+    return manifest
+
+
+def deleted_from_the_registry(manifest: dict[str, object]) -> None:
+    """The test's own images gone from the registry: the load cannot pull them."""
+    for image in manifest["images"]:  # type: ignore[attr-defined]
+        if image["target"]:
+            repository = image["ref"].rsplit(":", 1)[0]
+            skopeo.delete(repository, image["digest"])
+            with pytest.raises(skopeo.SkopeoError):
+                skopeo.raw_manifest(image["ref"])
+
+
+def into_a_registry_the_signatures_still_verify(folder: Path, registry: str) -> None:
+    site = new_prefix(registry)
+    loaded = stackbake(folder, "bundle", "load", "tree.tar", "--to", site, "--key", "cosign.pub")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert loaded.stdout.splitlines()[-1].startswith("loaded 3 image(s) and ")
+    with tarfile.open(folder / "tree.tar") as tar:
+        manifest = json.load(tar.extractfile("stackbake-bundle.json"))  # type: ignore[arg-type]
+    child = next(i for i in manifest["images"] if i["target"] == "child")
+    moved = f"{site}/{child['ref'].split('/', 1)[1]}"
+    verified = subprocess.run(
+        ["cosign", "verify", "--key", "cosign.pub", "--insecure-ignore-tlog=true", moved],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert child["digest"] in verified.stdout
