@@ -120,6 +120,13 @@ def raw_text(ref: str, *, config: bool = False) -> str:
     return run(["inspect", "--raw", *flags, *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
 
 
+def image_config(ref: str) -> dict[str, Any]:
+    """The image config of a single-platform image (its os, architecture, history)."""
+    text = run(["inspect", "--config", "--raw", *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
+    config: dict[str, Any] = json.loads(text)
+    return config
+
+
 def list_tags(repository: str) -> list[str]:
     """The tags of REPOSITORY (`localhost:5000/acme/app`); none when it does not exist."""
     try:

@@ -3,16 +3,18 @@ build finds missing from the lock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from orchestrator.backend.base import Backend
+from orchestrator.backend.base import Backend, RemoteImage
 from orchestrator.backend.registry import RegistryUnreachable
 from orchestrator.bases.lockfile import Lock, LockedImage, load_lock, lock_path
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Problem, SpecError, display_path
 from orchestrator.hierarchy.graph import ExternalBase, Hierarchy
 from orchestrator.refs import normalize_platform, parse_ref
+from orchestrator.spec.mirrors import mirrored
+from orchestrator.spec.model import Mirror
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,14 @@ class Resolution:
     changes: list[BaseChange] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # not found, or registry unreachable
     unreachable: dict[str, str] = field(default_factory=dict)  # ref -> why no answer
+    mirrors: dict[str, str] = field(default_factory=dict)  # ref -> its name at its mirror
 
     def why(self, ref: str, *, login: bool = False) -> str:
         """Why `ref` is unresolved."""
         if ref in self.unreachable:
             return f"its registry cannot be reached ({self.unreachable[ref]})"
+        if ref in self.mirrors:
+            return f"not found at its mirror {self.mirrors[ref]} ('stackbake mirror' copies it)"
         if login:
             return "not found in its registry (or not allowed: docker login)"
         return "not found in a registry"
@@ -80,11 +85,7 @@ def resolve(
     here, with the Dockerfile line, rather than in the middle of a build."""
     bases = lockable(h, names)
     wanted = list(bases) if everything else [r for r in bases if r not in lock.images]
-    try:
-        found = backend.lookup(wanted)
-        unreachable: dict[str, str] = {}
-    except RegistryUnreachable as exc:  # those bases stay as they are: said so
-        found, unreachable = exc.found, exc.failures
+    found, unreachable = _look_up(backend, wanted, h.spec.mirrors)
     images = dict(lock.images)
     changes = []
     for ref in wanted:
@@ -99,7 +100,23 @@ def resolve(
             changes.append(BaseChange(ref, images.pop(ref).digest, None))
     _check_platforms(h, bases, images)
     unresolved = [r for r in wanted if r not in found]
-    return Resolution(Lock(lock.path, images, lock.exists), changes, unresolved, unreachable)
+    at = {r: m for r in wanted if (m := mirrored(r, h.spec.mirrors))}
+    return Resolution(Lock(lock.path, images, lock.exists), changes, unresolved, unreachable, at)
+
+
+def _look_up(
+    backend: Backend, refs: list[str], mirrors: Sequence[Mirror]
+) -> tuple[dict[str, RemoteImage], dict[str, str]]:
+    """(what each base names, why a registry did not answer): a mirrored base asked for
+    at its mirror (`mirrors:`), the answers keyed by the name the Dockerfile writes."""
+    at = {ref: mirrored(ref, mirrors) or ref for ref in refs}
+    try:
+        answers = backend.lookup(list(dict.fromkeys(at.values())))
+        failures: dict[str, str] = {}
+    except RegistryUnreachable as exc:  # those bases stay as they are: said so
+        answers, failures = exc.found, exc.failures
+    found = {ref: answers[name] for ref, name in at.items() if name in answers}
+    return found, {ref: failures[name] for ref, name in at.items() if name in failures}
 
 
 def _check_platforms(h: Hierarchy, bases: Uses, images: dict[str, LockedImage]) -> None:

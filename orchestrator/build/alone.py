@@ -18,6 +18,7 @@ from orchestrator.backend.base import Backend, BuildRequest, BuildResult, OnLine
 from orchestrator.build.requests import RequestFactory
 from orchestrator.build.tags import RunTags, build_names
 from orchestrator.execution.cancel import CancelToken
+from orchestrator.spec.mirrors import mirrored
 
 
 @dataclass
@@ -73,10 +74,16 @@ class AloneBuilder:
     ) -> BuildResult:
         """--pull with parents pinned locally: the external bases fetched here, the build
         then runs without --pull. Locked bases are pinned by digest: nothing newer to
-        fetch for them."""
+        fetch for them. A mirrored base is fetched from its mirror, where the build takes it."""
         h = self.factory.hierarchy
         externals = h.externals.get(request.target, [])
-        bases = sorted({e.ref for e in externals if e.normalized not in self.factory.locked})
+        bases = sorted(
+            {
+                mirrored(e.normalized, h.spec.mirrors) or e.ref
+                for e in externals
+                if e.normalized not in self.factory.locked
+            }
+        )
         if not bases:
             return BuildResult(True)
         on_line(f"pulling {', '.join(bases)} (--pull, with parents built in this run)")

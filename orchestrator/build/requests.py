@@ -15,6 +15,7 @@ from orchestrator.freshness.keys import KEY_LABEL, source_date_epoch
 from orchestrator.hierarchy.graph import Hierarchy
 from orchestrator.hierarchy.naming import image_names, key_tag, pin_tag, registry_pin
 from orchestrator.refs import BadReference, context_key, parse_ref
+from orchestrator.spec.mirrors import mirrored
 from orchestrator.spec.model import CacheEntry, Target
 from orchestrator.state import StateDir
 
@@ -82,15 +83,19 @@ class RequestFactory:
         """(contexts, links): each Dockerfile reference to a parent built in this run,
         pinned to its digest (`docker-image://` a pin tag, or the registry's digest when
         pushing) or, `linked`, to its build in the same session; external bases pinned
-        to the digests in the lock (resolved in their registries)."""
+        to the digests in the lock (resolved in their registries, or at their mirrors:
+        a mirrored base not in the lock is taken from its mirror as named)."""
         h = self.hierarchy
         contexts: dict[str, str] = {}
         links: dict[str, str] = {}
         for external in h.externals.get(name, []):
             digest = self.locked.get(external.normalized)
+            at = mirrored(external.normalized, h.spec.mirrors)
             if digest and parse_ref(external.ref).digest is None:
-                repository = parse_ref(external.normalized).repository
+                repository = parse_ref(at or external.normalized).repository
                 contexts[context_key(external.ref)] = f"docker-image://{repository}@{digest}"
+            elif at:
+                contexts[context_key(external.ref)] = f"docker-image://{at}"
         for parent in h.parents(name):
             origins = [o.ref for o in h.origins(parent, name) if o.ref]
             if parent in linked:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator import __version__
-from orchestrator.cli import bundle
+from orchestrator.cli import bundle, mirror
 from orchestrator.cli.build_flags import (
     add_build_flags,
     add_partition_flags,
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     _building_commands(sub)
     _base_commands(sub)
     _supply_commands(sub)
-    bundle.add_parser(sub, _common)
+    for module in (mirror, bundle):
+        module.add_parser(sub, _common)
     return parser
 
 
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.cli.commands import COMMANDS
         from orchestrator.cli.supply import SUPPLY
 
-        every = {**COMMANDS, **SUPPLY, **bundle.COMMANDS}
+        every = {**COMMANDS, **SUPPLY, **bundle.COMMANDS, **mirror.COMMANDS}
         return every[args.command](args)
 
     return run_guarded(run)

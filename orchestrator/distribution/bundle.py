@@ -23,6 +23,7 @@ from orchestrator.errors import EngineError, UsageError
 from orchestrator.hierarchy.naming import image_names
 from orchestrator.hierarchy.project import Project
 from orchestrator.refs import parse_ref
+from orchestrator.spec.mirrors import mirrored
 
 Say = Callable[[str], None]
 LOOKUPS_AT_ONCE = 8
@@ -52,17 +53,22 @@ def _wanted(project: Project, names: Sequence[str], bases: bool) -> list[tuple[s
             seen.add(base.normalized)
             pin = locked.get(base.normalized)
             digest = ref.digest or (pin.digest if pin else None)
-            source = f"{ref.repository}@{digest}" if digest else base.normalized
+            at = mirrored(base.normalized, spec.mirrors)  # where builds take it from
+            repository = parse_ref(at).repository if at else ref.repository
+            source = f"{repository}@{digest}" if digest else (at or base.normalized)
             tag = ref.tag or f"sha256-{(digest or '').removeprefix('sha256:')}"
             wanted.append(("", f"{ref.repository}:{tag}", source))
     return wanted
 
 
-def _look(wanted: list[tuple[str, str, str]]) -> list[tuple[Bundled, dict[str, object]]]:
+Found = tuple[Bundled, dict[str, object], str]  # the image, its manifest, where it is read
+
+
+def _look(wanted: list[tuple[str, str, str]]) -> list[Found]:
     """Each wanted image's manifest, all looked up before anything is copied: one that
     the registry lacks is a usage error naming every missing one."""
 
-    def one(item: tuple[str, str, str]) -> tuple[Bundled, dict[str, object]] | str:
+    def one(item: tuple[str, str, str]) -> Found | str:
         target, name, source = item
         try:
             manifest, digest = skopeo.raw_manifest(source)
@@ -75,9 +81,8 @@ def _look(wanted: list[tuple[str, str, str]]) -> list[tuple[Bundled, dict[str, o
         entries = manifest.get("manifests")
         platforms = index_platforms(entries) if isinstance(entries, list) else {}
         if not isinstance(entries, list):
-            config = manifest.get("config") or {}
-            platforms = {platform_of(config.get("platform") or {}) or "single": digest}
-        return Bundled(target, name, digest, platforms), manifest
+            platforms = {platform_of(skopeo.image_config(f"{source}")): digest}
+        return Bundled(target, name, digest, platforms), manifest, source
 
     with ThreadPoolExecutor(LOOKUPS_AT_ONCE) as pool:
         found = list(pool.map(one, wanted))
@@ -109,7 +114,7 @@ def write_bundle(
     looked = _look(_wanted(project, names, bases))
     with tempfile.TemporaryDirectory(prefix="stackbake-bundle-") as tmp:
         root = Path(tmp) / "layout"
-        images = [_copy(root, image, manifest, say) for image, manifest in looked]
+        images = [_copy(root, found, say) for found in looked]
         lock = lock_path(project.spec.path)
         if lock.is_file():
             (root / LOCK).write_bytes(lock.read_bytes())
@@ -119,10 +124,12 @@ def write_bundle(
     return Made(out, tuple(images), len(manifest.blobs), size, time.monotonic() - started)
 
 
-def _copy(root: Path, image: Bundled, manifest: dict[str, object], say: Say) -> Bundled:
+def _copy(root: Path, found: Found, say: Say) -> Bundled:
     """The image, every platform, then its signatures and attestations, into the layout
-    under the names they have in their registry."""
-    at = f"{parse_ref(image.ref).repository}@{image.digest}"  # a tag may move meanwhile
+    under the names they have in their registry (a mirrored base: as the Dockerfile
+    names it, read from its mirror)."""
+    image, manifest, source = found
+    at = f"{parse_ref(source).repository}@{image.digest}"  # a tag may move meanwhile
     skopeo.copy(f"docker://{at}", f"oci:{root}:{image.ref}")
     tags = _cosign_tags(image, manifest) if image.target else ()
     repository = parse_ref(image.ref).repository

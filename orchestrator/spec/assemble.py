@@ -10,10 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ProblemCollector
-from orchestrator.spec.fields import Fields, Spots
+from orchestrator.spec.fields import Fields
 from orchestrator.spec.fields import where as _where
 from orchestrator.spec.gates import gates_from, signing_from
-from orchestrator.spec.model import BuilderRef, CacheEntry, Group, Secret, Spec, Target, Where
+from orchestrator.spec.model import (
+    BuilderRef,
+    CacheEntry,
+    Group,
+    Mirror,
+    Secret,
+    Spec,
+    Target,
+    Where,
+)
 from orchestrator.spec.overrides import parse_overrides
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
 from orchestrator.spec.yamlpos import Document, PathT
@@ -86,7 +95,7 @@ class _Assembler:
                 self.out.add(spot.problem(str(exc)))
         return resolved
 
-    def render(self, value: Any, key: str, where: Spots, target: str) -> Any:
+    def render(self, value: Any, key: str, where: Mapping[str, Where], target: str) -> Any:
         """`value` interpolated; a text without `$` is kept as it is, as interpolation
         would keep it (most values of a big spec)."""
         if isinstance(value, str):
@@ -206,7 +215,7 @@ class _Assembler:
                     here,
                     tuple(_where(doc, ("groups", name, i)) for i in range(len(members))),
                 )
-        builders = self.builders()
+        builders, mirrors = self.builders(), self.mirrors()
         self.out.raise_if_any()
         return Spec(
             path=self.root.path,
@@ -223,6 +232,7 @@ class _Assembler:
                 for name in variables
             },
             builders=builders,
+            mirrors=mirrors,
         )
 
     def builders(self) -> dict[str, BuilderRef]:
@@ -251,6 +261,16 @@ class _Assembler:
                 else:
                     out[platform] = BuilderRef(value.get("builder"), value.get("context"), here)
         return out
+
+    def mirrors(self) -> tuple[Mirror, ...]:
+        """`mirrors:` of every file, values interpolated (checked in spec/mirrors.py)."""
+        out = []
+        for doc in self.docs:
+            for source, value in doc.data.get("mirrors", {}).items():
+                here = _where(doc, ("mirrors", source))
+                to = self.render(str(value), "to", {"to": here}, "${target}")
+                out.append(Mirror(str(source), to, here))
+        return tuple(out)
 
     def _duplicate(self, doc: Document, path: PathT, kind: str, first: Where) -> None:
         here = _where(doc, path, key=True)

@@ -16,6 +16,7 @@ from orchestrator.refs import (
     parse_ref,
     platform_problem,
 )
+from orchestrator.spec.mirrors import check_mirrors
 from orchestrator.spec.model import Spec, Target
 from orchestrator.spec.paths import PathFacts, check_paths, check_secret_files
 
@@ -45,6 +46,7 @@ def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool
     _check_tag_owners(spec, out)
     _check_groups(spec, out)
     _check_builders(spec, out)
+    check_mirrors(spec.mirrors, out)
 
 
 def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None:

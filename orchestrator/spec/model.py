@@ -119,6 +119,16 @@ class BuilderRef:
 
 
 @dataclass(frozen=True)
+class Mirror:
+    """`mirrors:` one entry: bases under `source` (a repository, or a prefix ending in
+    `/*`) are pulled from `to` instead, tags kept."""
+
+    source: str  # as written: docker.io/library/*, alpine, localhost:5000/seed/busybox
+    to: str
+    where: Where | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path  # the root spec file
     targets: Mapping[str, Target]
@@ -128,6 +138,7 @@ class Spec:
     # Where each variable's value came from: "--var", "environment" or "spec".
     variable_sources: Mapping[str, str] = field(default_factory=dict)
     builders: Mapping[str, BuilderRef] = field(default_factory=dict)  # platform -> where
+    mirrors: tuple[Mirror, ...] = ()
 
     @cached_property
     def folder(self) -> Path:

@@ -245,3 +245,32 @@ def test_refresh_dry_run_counts_forced_targets(project: Project) -> None:
     assert code == 0
     assert "built regardless: --force" in out.getvalue()
     assert "nothing would be built" not in out.getvalue()
+
+
+MIRRORED = {
+    **FILES,
+    "builds.yaml": FILES["builds.yaml"]
+    + "mirrors:\n          docker.io/library/*: mirror.internal/hub/*\n",
+}
+MIRROR_ALPINE = "mirror.internal/hub/alpine:3.20"
+
+
+def test_a_mirrored_base_is_locked_and_pinned_at_its_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_tree(tmp_path, MIRRORED)
+    project = load_project(None, cwd=tmp_path, environ={})
+    backend = FakeBackend(registry={MIRROR_ALPINE: A1}, platforms={A1: BOTH})  # not upstream
+    code, out = build(project, backend)
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        f"builds.lock: {ALPINE}: locked at {A1}",  # the lock keeps the Dockerfile's name
+        f"{DEBIAN}: not found at its mirror mirror.internal/hub/debian:12 ('stackbake mirror' "
+        "copies it); not pinned, used as the engine has it",
+    ]
+    assert ("lookup", f"{MIRROR_ALPINE},mirror.internal/hub/debian:12", 1) in backend.calls
+    base = next(r for r in backend.requests if r.target == "base")
+    assert base.contexts == {"alpine:3.20": f"docker-image://mirror.internal/hub/alpine@{A1}"}
+    other = next(r for r in backend.requests if r.target == "other")
+    assert other.contexts == {"debian:12": "docker-image://mirror.internal/hub/debian:12"}
