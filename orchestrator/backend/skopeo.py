@@ -105,25 +105,24 @@ def copy(src: str, dest: str, *, cancel: CancelToken | None = None) -> None:
     run(argv, f"copy {src} to {dest}", cancel=cancel)
 
 
-def raw_manifest(ref: str) -> tuple[dict[str, Any], str]:
-    """The manifest (or index) `ref` (REPO:TAG or REPO@DIGEST) names, and its digest.
-    SkopeoError with `not_found` when the registry has none."""
-    text = run(["inspect", "--raw", *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
-    return json.loads(text), "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
 def raw_text(ref: str, *, config: bool = False) -> str:
-    """The manifest (or index) `ref` names as the registry sends it, byte for byte (its
-    digest and size are those of this text), or with `config` the image config of the
-    manifest `ref` names. SkopeoError with `not_found` when the registry has none."""
+    """The manifest (or index) `ref` (REPO:TAG or REPO@DIGEST) names as the registry
+    sends it, byte for byte (its digest and size are those of this text), or with
+    `config` the image config of the manifest `ref` names. SkopeoError with `not_found`
+    when the registry has none."""
     flags = ["--config"] if config else []
     return run(["inspect", "--raw", *flags, *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
 
 
+def raw_manifest(ref: str) -> tuple[dict[str, Any], str]:
+    """The manifest (or index) `ref` names, parsed, and its digest."""
+    text = raw_text(ref)
+    return json.loads(text), "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def image_config(ref: str) -> dict[str, Any]:
     """The image config of a single-platform image (its os, architecture, history)."""
-    text = run(["inspect", "--config", "--raw", *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
-    config: dict[str, Any] = json.loads(text)
+    config: dict[str, Any] = json.loads(raw_text(ref, config=True))
     return config
 
 
