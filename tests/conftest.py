@@ -84,3 +84,21 @@ def seed_image(engine: str, registry: str) -> str:
     if not has_index(image):
         _unavailable(f"{image} is not in the registry")
     return image
+
+
+@pytest.fixture(scope="session")
+def secure_registry(engine: str) -> dict[str, str]:
+    """A private registry (scripts/secure-registry.sh): TLS from a private CA and
+    htpasswd auth; beside it a read-only one and one whose certificate another CA
+    signed. SECURE_REGISTRY, _READONLY, _UNTRUSTED, _CA, _USER, _PASSWORD_FILE."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/secure-registry.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        _unavailable(f"the private registry does not start: {done.stderr.strip()[-300:]}")
+    pairs = (line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    return dict(pairs)

@@ -46,6 +46,36 @@ PERMANENT = re.compile(
 )
 
 
+# What a registry says when it cannot be trusted, does not know who asks, or says no.
+UNTRUSTED = re.compile(r"x509: |certificate signed by unknown authority")
+NO_LOGIN = re.compile(
+    r"401 Unauthorized|no basic auth credentials|unauthorized: authentication required",
+    re.IGNORECASE,
+)
+REFUSED = re.compile(r"405 Method Not Allowed|Method not allowed|denied: |403 Forbidden")
+HOST_IN_URL = re.compile(r"https?://([^/\s\"]+)/v2/")
+# Else the registry of the first image reference (`registry.internal:5443/app/x:1`).
+HOST_IN_REF = re.compile(
+    r"\b((?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+(?::\d+)?|[A-Za-z0-9-]+:\d+)/[a-z0-9]"
+)
+
+
+def registry_hint(text: str) -> str:
+    """The fix for a registry's refusal, naming the registry where the text does."""
+    found = HOST_IN_URL.search(text) or HOST_IN_REF.search(text)
+    host = found.group(1) if found else "REGISTRY"
+    if UNTRUSTED.search(text):
+        return (
+            f"{host}'s certificate is not trusted: give its CA in the spec "
+            f"(registries: {{{host}: {{ca: FILE}}}})"
+        )
+    if NO_LOGIN.search(text):
+        return f"wrong or missing credentials for {host}: stackbake login {host}, or docker login"
+    if REFUSED.search(text):
+        return f"{host} refuses to write (read-only, or this user may not write there)"
+    return ""
+
+
 def classify(tail: Sequence[str]) -> tuple[str, bool]:
     """(one-line reason, transient?) from the end of a failed build's log."""
     errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
@@ -56,7 +86,8 @@ def classify(tail: Sequence[str]) -> tuple[str, bool]:
     transient = transient or bool(ENGINE_STUMBLE.search(text))
     if transient and ENGINE_GONE.search(text):
         reason = f"the Docker engine went away ({reason})"
-    return reason[:300], transient
+    hint = registry_hint(text)
+    return reason[:300] + (f" ({hint})" if hint else ""), transient
 
 
 def failure(

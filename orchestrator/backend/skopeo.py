@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orchestrator.backend.failures import registry_hint
 from orchestrator.backend.process import terminate
 from orchestrator.backend.tools import need_tool
 from orchestrator.errors import EngineError
@@ -35,18 +36,16 @@ class SkopeoError(EngineError):
         self.stderr = stderr
         self.not_found = "manifest unknown" in stderr or "not found" in stderr.lower()
         last = (stderr.strip().splitlines() or ["failed"])[-1]
-        super().__init__(f"{doing}: {explain(last)}")
+        super().__init__(f"{doing}: {explain(last, doing)}")
 
 
-def explain(last: str) -> str:
-    """skopeo's last line, with the fix where the cause is a common one."""
+def explain(last: str, doing: str = "") -> str:
+    """skopeo's last line, with the fix where the cause is a common one (naming the
+    registry of what it was `doing` when the line does not)."""
     text = last.removeprefix('time="').split('" ', 1)[-1] if last.startswith("time=") else last
-    text = text.removeprefix('level=fatal msg="').rstrip('"')
-    if "unauthorized" in text or "authentication required" in text:
-        return f"{text} (log in first: docker login REGISTRY)"
-    if "x509" in text or "certificate" in text:
-        return f"{text} (the registry's certificate is not trusted: give its CA)"
-    return text
+    text = text.removeprefix('level=fatal msg="').rstrip('"').replace('\\"', '"')
+    hint = registry_hint(f"{text} {doing}")
+    return f"{text} ({hint})" if hint else text
 
 
 def tls_flags(ref: str, flag: str = "--tls-verify") -> list[str]:

@@ -4,6 +4,7 @@ Imported once the command line is parsed (`--help` needs none of this)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Mapping
 
@@ -17,6 +18,9 @@ from orchestrator.render.plan import render_plan
 from orchestrator.spec import reference
 from orchestrator.spec.schema import schema_text
 from orchestrator.spec.variables import parse_assignments
+
+# Commands that never reach a registry: a private registry's CA is not installed for them.
+READING = frozenset({"validate", "graph", "ls", "schema"})
 
 
 def project_of(
@@ -33,13 +37,19 @@ def project_of(
         overrides = parse_assignments(pairs, "--var")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return load_project(
+    project = load_project(
         file or args.file,
         overrides={**(pinned or {}), **overrides},
         allow_outside_context=args.allow_outside_context,
         sets=[*args.set, *getattr(args, "set_after_command", [])],
         remember=remember,
     )
+    if getattr(args, "command", "") not in READING and project.spec.registries:
+        from orchestrator.backend.certs import trust_registries
+        from orchestrator.state import StateDir
+
+        trust_registries(project.spec.registries, StateDir(project.spec.folder).root, os.environ)
+    return project
 
 
 def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator import __version__
-from orchestrator.cli import archive, bundle, mirror, prune
+from orchestrator.cli import archive, bundle, login, mirror, prune
 from orchestrator.cli.build_flags import (
     add_build_flags,
     add_partition_flags,
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _building_commands(sub)
     _base_commands(sub)
     _supply_commands(sub)
-    for module in (mirror, prune, archive, bundle):
+    for module in (login, mirror, prune, archive, bundle):
         module.add_parser(sub, _common)
     return parser
 
@@ -244,8 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.cli.commands import COMMANDS
         from orchestrator.cli.supply import SUPPLY
 
-        every = {**COMMANDS, **SUPPLY, **prune.COMMANDS, **archive.COMMANDS}
-        every |= {**bundle.COMMANDS, **mirror.COMMANDS}
+        every = {
+            **COMMANDS,
+            **SUPPLY,
+            **prune.COMMANDS,
+            **archive.COMMANDS,
+            **bundle.COMMANDS,
+            **mirror.COMMANDS,
+            **login.COMMANDS,
+        }
         return every[args.command](args)
 
     return run_guarded(run)

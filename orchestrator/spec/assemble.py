@@ -13,17 +13,18 @@ from orchestrator.errors import ProblemCollector
 from orchestrator.spec.fields import Fields
 from orchestrator.spec.fields import where as _where
 from orchestrator.spec.gates import gates_from, signing_from
+from orchestrator.spec.mirrors import read_mirrors
 from orchestrator.spec.model import (
     BuilderRef,
     CacheEntry,
     Group,
-    Mirror,
     Secret,
     Spec,
     Target,
     Where,
 )
 from orchestrator.spec.overrides import parse_overrides
+from orchestrator.spec.registries import read_registries
 from orchestrator.spec.variables import GitFacts, InterpolationError, Variables
 from orchestrator.spec.yamlpos import Document, PathT
 
@@ -215,7 +216,8 @@ class _Assembler:
                     here,
                     tuple(_where(doc, ("groups", name, i)) for i in range(len(members))),
                 )
-        builders, mirrors = self.builders(), self.mirrors()
+        builders, mirrors = self.builders(), read_mirrors(self.docs, self.expand)
+        registries = read_registries(self.docs, self.path, self.out)
         self.out.raise_if_any()
         return Spec(
             path=self.root.path,
@@ -233,6 +235,7 @@ class _Assembler:
             },
             builders=builders,
             mirrors=mirrors,
+            registries=registries,
         )
 
     def builders(self) -> dict[str, BuilderRef]:
@@ -262,15 +265,9 @@ class _Assembler:
                     out[platform] = BuilderRef(value.get("builder"), value.get("context"), here)
         return out
 
-    def mirrors(self) -> tuple[Mirror, ...]:
-        """`mirrors:` of every file, values interpolated (checked in spec/mirrors.py)."""
-        out = []
-        for doc in self.docs:
-            for source, value in doc.data.get("mirrors", {}).items():
-                here = _where(doc, ("mirrors", source))
-                to = self.render(str(value), "to", {"to": here}, "${target}")
-                out.append(Mirror(str(source), to, here))
-        return tuple(out)
+    def expand(self, value: str, where: Where) -> str:
+        """A value outside any target interpolated; a problem at `where` if it fails."""
+        return str(self.render(value, "value", {"value": where}, "${target}"))
 
     def _duplicate(self, doc: Document, path: PathT, kind: str, first: Where) -> None:
         here = _where(doc, path, key=True)

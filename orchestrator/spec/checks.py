@@ -19,6 +19,7 @@ from orchestrator.refs import (
 from orchestrator.spec.mirrors import check_mirrors
 from orchestrator.spec.model import Spec, Target
 from orchestrator.spec.paths import PathFacts, check_paths, check_secret_files
+from orchestrator.spec.registries import check_registries
 
 GLOB_CHARS = "*?["
 
@@ -47,6 +48,7 @@ def check_spec(spec: Spec, out: ProblemCollector, *, allow_outside_context: bool
     _check_groups(spec, out)
     _check_builders(spec, out)
     check_mirrors(spec.mirrors, out)
+    check_registries(spec.registries, out)
 
 
 def _check_depends_on(spec: Spec, target: Target, out: ProblemCollector) -> None:

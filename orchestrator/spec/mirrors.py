@@ -11,13 +11,27 @@ prefix over a shorter)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from orchestrator.errors import ProblemCollector
 from orchestrator.refs import BadReference, parse_ref
-from orchestrator.spec.model import Mirror
+from orchestrator.spec.fields import where
+from orchestrator.spec.model import Mirror, Where
+from orchestrator.spec.yamlpos import Document
 
 ANY = "/*"
+
+
+def read_mirrors(
+    docs: Sequence[Document], expand: Callable[[str, Where], str]
+) -> tuple[Mirror, ...]:
+    """`mirrors:` of every file, each value interpolated (`expand`)."""
+    out = []
+    for doc in docs:
+        for source, value in doc.data.get("mirrors", {}).items():
+            here = where(doc, ("mirrors", source))
+            out.append(Mirror(str(source), expand(str(value), here), here))
+    return tuple(out)
 
 
 def repository_of(text: str) -> str | None:

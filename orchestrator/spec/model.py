@@ -129,6 +129,15 @@ class Mirror:
 
 
 @dataclass(frozen=True)
+class Registry:
+    """`registries:` one entry: how stackbake reaches a private registry."""
+
+    host: str  # host[:port], as image references name it
+    ca: Path | None = None  # its CA certificate (PEM)
+    where: Where | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path  # the root spec file
     targets: Mapping[str, Target]
@@ -139,6 +148,7 @@ class Spec:
     variable_sources: Mapping[str, str] = field(default_factory=dict)
     builders: Mapping[str, BuilderRef] = field(default_factory=dict)  # platform -> where
     mirrors: tuple[Mirror, ...] = ()
+    registries: Mapping[str, Registry] = field(default_factory=dict)  # host -> how
 
     @cached_property
     def folder(self) -> Path:

@@ -23,10 +23,27 @@ def test_errors_name_what_was_being_done_and_the_fix():
     error = SkopeoError("read r/a:1", fatal)
     assert str(error) == "read r/a:1: reading manifest 1 in r/a: manifest unknown"
     assert error.not_found
-    assert explain("Error: unauthorized: authentication required") == (
-        "Error: unauthorized: authentication required (log in first: docker login REGISTRY)"
+    unauthorized = (
+        'level=fatal msg="reading manifest 1 in r.example:5443/a: unauthorized: '
+        'authentication required"'
     )
-    assert explain("x509: certificate signed by unknown authority") == (
-        "x509: certificate signed by unknown authority (the registry's certificate is not "
-        "trusted: give its CA)"
+    assert explain(unauthorized) == (
+        "reading manifest 1 in r.example:5443/a: unauthorized: authentication required (wrong "
+        "or missing credentials for r.example:5443: stackbake login r.example:5443, or docker "
+        "login)"
+    )
+    untrusted = (
+        'level=fatal msg="Error parsing image name \\"docker://r.example:5443/a:1\\": pinging '
+        'container registry r.example:5443: Get \\"https://r.example:5443/v2/\\": x509: '
+        'certificate signed by unknown authority"'
+    )
+    assert explain(untrusted) == (
+        'Error parsing image name "docker://r.example:5443/a:1": pinging container registry '
+        'r.example:5443: Get "https://r.example:5443/v2/": x509: certificate signed by unknown '
+        "authority (r.example:5443's certificate is not trusted: give its CA in the spec "
+        "(registries: {r.example:5443: {ca: FILE}}))"
+    )
+    refused = "uploading manifest sha256:1 to https://r.example/v2/a: 405 Method Not Allowed"
+    assert explain(refused).endswith(
+        "(r.example refuses to write (read-only, or this user may not write there))"
     )

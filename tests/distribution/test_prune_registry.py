@@ -14,6 +14,8 @@ from tests.distribution.prune_fake import FakeRegistry, digest_of, install
 
 REPO = "localhost:5000/acme/base"
 
+DENIED = "localhost:5000 refuses to write (read-only, or this user may not write there)"
+
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
@@ -92,12 +94,12 @@ def test_deletes_in_order_and_none_whose_needs_are_still_there(fake: FakeRegistr
     failed = delete_steps(steps, said.append)
     assert fake.deleted == [index, child]
     assert failed == {
-        (REPO, stuck): f"delete {REPO}@{stuck}: denied: not allowed",
+        (REPO, stuck): f"delete {REPO}@{stuck}: denied: not allowed ({DENIED})",
         (REPO, left): f"not deleted: {stuck} is still there",
         (REPO, sig): f"not deleted: {stuck} is still there",
     }
     assert said == [
-        f"error: delete {REPO}@{stuck}: denied: not allowed",
+        f"error: delete {REPO}@{stuck}: denied: not allowed ({DENIED})",
         f"manifest {REPO}@{left}: not deleted: {stuck} is still there",
         f"signature {REPO}@{sig}: not deleted: {stuck} is still there",
     ]
