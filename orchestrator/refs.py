@@ -219,8 +219,10 @@ def context_key(text: str) -> str:
 def is_loopback(domain: str) -> bool:
     """A registry on this host's loopback (`localhost:5000`, `127.0.0.1:5000`, `[::1]`):
     docker and BuildKit reach one over plain HTTP without any configuration."""
-    host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
-    host = host.strip("[]")
+    if domain.startswith("["):  # [::1] or [::1]:5000
+        host = domain[1 : domain.find("]")] if "]" in domain else domain[1:]
+    else:
+        host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
     if host == "localhost":
         return True
     try:

@@ -77,3 +77,14 @@ def test_platforms(platform: str, problem: str | None) -> None:
     assert platform_problem(platform) == (
         problem.replace("'linux/amd64'", f"'{platform}'") if problem else None
     )
+
+
+def test_loopback_registries_with_and_without_ports():
+    from orchestrator.refs import is_loopback
+
+    assert [
+        is_loopback(d) for d in ("localhost:5000", "127.0.0.2:5000", "[::1]:5000", "[::1]")
+    ] == [True, True, True, True]
+    assert [
+        is_loopback(d) for d in ("registry.internal:5000", "172.17.0.1:5443", "[2001:db8::1]:5000")
+    ] == [False, False, False]

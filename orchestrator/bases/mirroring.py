@@ -24,12 +24,13 @@ EXAMPLE = "mirrors: {docker.io/library/*: registry.internal/mirror/library/*}"
 
 
 def destination(at: str) -> str:
-    """Where a copy is pushed: a tag is needed, so a base named by digest alone goes to
-    the tag `sha256-<hex>` (a build pins it by digest all the same)."""
+    """Where a copy is pushed: a tag is needed, so a base named by digest (`x:1@sha256:..`
+    too) goes to the tag `sha256-<hex>`, never to its tag, which another FROM may name
+    unpinned (a build pins it by digest all the same)."""
     ref = parse_ref(at)
-    if ref.tag:
-        return f"{ref.repository}:{ref.tag}"
-    return f"{ref.repository}:{(ref.digest or '').replace(':', '-')}"
+    if ref.digest:  # never its tag: that names what the tag names, the lock's business
+        return f"{ref.repository}:{ref.digest.replace(':', '-')}"
+    return f"{ref.repository}:{ref.tag or 'latest'}"
 
 
 def run_mirror(h: Hierarchy, stream: IO[str], *, dry_run: bool, environ: Mapping[str, str]) -> int:

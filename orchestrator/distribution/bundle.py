@@ -56,7 +56,9 @@ def _wanted(project: Project, names: Sequence[str], bases: bool) -> list[tuple[s
             at = mirrored(base.normalized, spec.mirrors)  # where builds take it from
             repository = parse_ref(at).repository if at else ref.repository
             source = f"{repository}@{digest}" if digest else (at or base.normalized)
-            tag = ref.tag or f"sha256-{(digest or '').removeprefix('sha256:')}"
+            # Pinned by its own digest: named by it, so a tag another FROM names as the
+            # lock pins it keeps its own entry.
+            tag = f"sha256-{ref.digest.removeprefix('sha256:')}" if ref.digest else ref.tag
             wanted.append(("", f"{ref.repository}:{tag}", source))
     return wanted
 

@@ -46,7 +46,10 @@ def repository_of(text: str) -> str | None:
 def _normalized(entry: str) -> str | None:
     """A `mirrors:` key or value in its full form, `/*` kept."""
     if entry.endswith(ANY):
-        found = repository_of(entry.removesuffix(ANY) + "/x")
+        stem = entry.removesuffix(ANY)
+        if "/" not in stem and ("." in stem or ":" in stem or stem == "localhost"):
+            return entry  # a whole registry: docker.io/* is docker.io/library/* and the rest
+        found = repository_of(stem + "/x")
         return found.removesuffix("/x") + ANY if found else None
     return repository_of(entry)
 

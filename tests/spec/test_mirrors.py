@@ -38,6 +38,15 @@ def test_the_name_at_the_mirror(ref: str, expected: str | None):
     assert mirrored(ref, MIRRORS) == expected
 
 
+def test_a_whole_registry_keeps_every_path_under_it():
+    hub = (Mirror("docker.io/*", "reg.internal/hub/*"),)
+    assert mirrored("docker.io/bitnami/redis:7", hub) == "reg.internal/hub/bitnami/redis:7"
+    assert mirrored("docker.io/library/alpine:3.20", hub) == (
+        "reg.internal/hub/library/alpine:3.20"
+    )
+    assert mirrored("quay.io/a/b:1", hub) is None
+
+
 SPEC = "version: 1\nmirrors:\n{}\ntargets:\n  a: {{context: .}}\n"
 
 
