@@ -66,6 +66,8 @@ def run(
     """`skopeo ARGV...`: its standard output, or SkopeoError saying what it was doing.
     A cancelled token stops it (and what it started)."""
     skopeo = need_tool("skopeo", doing)
+    if cancel is not None and cancel.cancelled:
+        raise EngineError(f"{doing}: cancelled")
     try:
         proc = subprocess.Popen(
             [skopeo, *argv],
@@ -104,24 +106,25 @@ def copy(src: str, dest: str, *, cancel: CancelToken | None = None) -> None:
     run(argv, f"copy {src} to {dest}", cancel=cancel)
 
 
-def raw_text(ref: str, *, config: bool = False) -> str:
+def raw_text(ref: str, *, config: bool = False, cancel: CancelToken | None = None) -> str:
     """The manifest (or index) `ref` (REPO:TAG or REPO@DIGEST) names as the registry
     sends it, byte for byte (its digest and size are those of this text), or with
     `config` the image config of the manifest `ref` names. SkopeoError with `not_found`
     when the registry has none."""
     flags = ["--config"] if config else []
-    return run(["inspect", "--raw", *flags, *tls_flags(ref), f"docker://{ref}"], f"read {ref}")
+    argv = ["inspect", "--raw", *flags, *tls_flags(ref), f"docker://{ref}"]
+    return run(argv, f"read {ref}", cancel=cancel)
 
 
-def raw_manifest(ref: str) -> tuple[dict[str, Any], str]:
+def raw_manifest(ref: str, cancel: CancelToken | None = None) -> tuple[dict[str, Any], str]:
     """The manifest (or index) `ref` names, parsed, and its digest."""
-    text = raw_text(ref)
+    text = raw_text(ref, cancel=cancel)
     return json.loads(text), "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def image_config(ref: str) -> dict[str, Any]:
+def image_config(ref: str, cancel: CancelToken | None = None) -> dict[str, Any]:
     """The image config of a single-platform image (its os, architecture, history)."""
-    config: dict[str, Any] = json.loads(raw_text(ref, config=True))
+    config: dict[str, Any] = json.loads(raw_text(ref, config=True, cancel=cancel))
     return config
 
 

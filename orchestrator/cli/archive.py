@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 
@@ -36,27 +34,11 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     project = project_of(args)
     names = project.hierarchy.order(expand_names(project.hierarchy, args.targets))
-    with _sigterm_interrupts():
-        done = archive_targets(
-            project, names, Path(args.to), remove=args.remove, store=EngineStore(), say=_say
-        )
+    done = archive_targets(
+        project, names, Path(args.to), remove=args.remove, store=EngineStore(), say=_say
+    )
     _say(done.summary())
     return 0
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops an archive as Ctrl-C does (KeyboardInterrupt: the archive being
-    written is deleted, exit 130), instead of killing the process where it stands."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _say(line: str) -> None:

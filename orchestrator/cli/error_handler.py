@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -24,8 +26,17 @@ def crash_log_path() -> Path:
     return folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{id(folder):x}.log"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_guarded(body: Callable[[], int]) -> int:
-    """Run a command body; user errors exit 2 (or their own code), bugs exit 3."""
+    """Run a command body; user errors exit 2 (or their own code), bugs exit 3. SIGTERM
+    stops it as Ctrl-C does (a KeyboardInterrupt: what it started is stopped, partial
+    files removed, exit 130) instead of killing it where it stands; runs that build
+    install their own handler (cli/build_flags.with_signals)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         return body()
     except StackbakeError as exc:
@@ -45,3 +56,6 @@ def run_guarded(body: Callable[[], int]) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

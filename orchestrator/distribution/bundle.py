@@ -7,6 +7,7 @@ SHA-256 of every file in it. `bundle load` checks all of it before loading anyth
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -19,10 +20,13 @@ from orchestrator.backend import skopeo
 from orchestrator.backend.manifests import index_platforms, platform_of
 from orchestrator.bases.lockfile import load_lock, lock_path
 from orchestrator.distribution.record import MANIFEST, Bundled, BundleManifest, Made
+from orchestrator.distribution.seal import sign_manifest, signing_of
 from orchestrator.errors import EngineError, UsageError
+from orchestrator.execution.cancel import CancelToken
 from orchestrator.hierarchy.naming import image_names
 from orchestrator.hierarchy.project import Project
 from orchestrator.refs import parse_ref
+from orchestrator.signing.cosign import check_signing
 from orchestrator.spec.mirrors import mirrored
 
 Say = Callable[[str], None]
@@ -70,10 +74,12 @@ def _look(wanted: list[tuple[str, str, str]]) -> list[Found]:
     """Each wanted image's manifest, all looked up before anything is copied: one that
     the registry lacks is a usage error naming every missing one."""
 
+    cancel = CancelToken()  # Ctrl-C reaches this thread only: it stops the lookups'
+
     def one(item: tuple[str, str, str]) -> Found | str:
         target, name, source = item
         try:
-            manifest, digest = skopeo.raw_manifest(source)
+            manifest, digest = skopeo.raw_manifest(source, cancel)
         except skopeo.SkopeoError as exc:
             if not exc.not_found:
                 raise
@@ -83,11 +89,15 @@ def _look(wanted: list[tuple[str, str, str]]) -> list[Found]:
         entries = manifest.get("manifests")
         platforms = index_platforms(entries) if isinstance(entries, list) else {}
         if not isinstance(entries, list):
-            platforms = {platform_of(skopeo.image_config(f"{source}")): digest}
+            platforms = {platform_of(skopeo.image_config(source, cancel)): digest}
         return Bundled(target, name, digest, platforms), manifest, source
 
     with ThreadPoolExecutor(LOOKUPS_AT_ONCE) as pool:
-        found = list(pool.map(one, wanted))
+        try:
+            found = list(pool.map(one, wanted))
+        except BaseException:
+            cancel.cancel()
+            raise
     missing = [f for f in found if isinstance(f, str)]
     if missing:
         raise UsageError("nothing was bundled: " + "; ".join(missing))
@@ -113,6 +123,12 @@ def write_bundle(
     out = Path(output)
     if out.is_dir():
         raise UsageError(f"-o {output} is a folder: name the bundle file, e.g. {output}/tree.tar")
+    if not out.absolute().parent.is_dir():
+        raise UsageError(f"-o {output}: no folder {out.absolute().parent} to write it in")
+    signer = signing_of([project.spec.targets[n] for n in names])
+    signing = signer.sign if signer else None
+    if signer is not None:  # its key and password there before anything is copied
+        check_signing([signer], os.environ)
     looked = _look(_wanted(project, names, bases))
     with tempfile.TemporaryDirectory(prefix="stackbake-bundle-") as tmp:
         root = Path(tmp) / "layout"
@@ -122,7 +138,9 @@ def write_bundle(
             (root / LOCK).write_bytes(lock.read_bytes())
         manifest = BundleManifest.of(root, images, __version__)
         (root / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1) + "\n")
-        size = _tar(root, manifest, out)
+        if signing is not None:
+            sign_manifest(root / MANIFEST, signing)
+        size = _tar(root, manifest, out, signed=signing is not None)
     return Made(out, tuple(images), len(manifest.blobs), size, time.monotonic() - started)
 
 
@@ -142,17 +160,19 @@ def _copy(root: Path, found: Found, say: Say) -> Bundled:
     return done
 
 
-def _tar(root: Path, manifest: BundleManifest, out: Path) -> int:
+def _tar(root: Path, manifest: BundleManifest, out: Path, *, signed: bool) -> int:
     """The layout as an uncompressed tar (layers are compressed already), written
     under a temporary name and renamed: no half-written bundle under the final name.
     Its own manifest first, so a load reads it before the blobs."""
     partial = out.with_name(f".{out.name}.partial")
     try:
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            for name in manifest.member_names():
+            for name in manifest.member_names(signed=signed):
                 tar.add(root / name, arcname=name)
         partial.replace(out)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C too: no partial file left behind
         partial.unlink(missing_ok=True)
-        raise EngineError(f"cannot write {out} ({exc.strerror or exc})") from None
+        if isinstance(exc, OSError):
+            raise EngineError(f"cannot write {out} ({exc.strerror or exc})") from None
+        raise
     return out.stat().st_size

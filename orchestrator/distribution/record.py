@@ -13,6 +13,7 @@ from typing import Any
 from orchestrator.distribution.layout import BLOB, blob_path, hash_file
 
 MANIFEST = "stackbake-bundle.json"
+SIGNED = "stackbake-bundle.json.sig"  # its cosign signature (distribution/seal.py)
 FORMAT = 1
 LAYOUT_FILES = ("oci-layout", "index.json")
 OPTIONAL_FILES = ("builds.lock",)
@@ -113,15 +114,16 @@ class BundleManifest:
             {str(k): int(v) for k, v in dict(data["blobs"]).items()},
         )
 
-    def member_names(self) -> list[str]:
-        """Every tar member a bundle holds, its own manifest first."""
+    def member_names(self, *, signed: bool = False) -> list[str]:
+        """Every tar member a bundle holds, its own manifest (and its signature) first."""
         blobs = [str(blob_path(Path(), d)) for d in sorted(self.blobs)]
-        return [MANIFEST, *self.files, *blobs]
+        return [MANIFEST, *([SIGNED] if signed else []), *self.files, *blobs]
 
 
 def is_member(name: str) -> bool:
     """A name a bundle may hold: anything else (a path outside, a link) is refused."""
-    return name in (MANIFEST, *LAYOUT_FILES, *OPTIONAL_FILES) or BLOB.match(name) is not None
+    names = (MANIFEST, SIGNED, *LAYOUT_FILES, *OPTIONAL_FILES)
+    return name in names or BLOB.match(name) is not None
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,11 @@ def verify_signatures(root: Path, manifest: BundleManifest, public_key: str) -> 
 
 def _verified(cosign: str, root: Path, entry: Entry, digest: str, public_key: str) -> bool:
     """One of the `.sig` image's layers is a payload naming `digest`, signed by the key."""
-    layers = read_json(root, entry.digest).get("layers") or []
-    for layer in layers:
+    try:
+        layers = list(read_json(root, entry.digest).get("layers") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False  # not a signature image at all
+    for layer in (x for x in layers if isinstance(x, dict)):
         signature = (layer.get("annotations") or {}).get(SIGNATURE)
         payload = blob_path(root, str(layer.get("digest", "")))
         if not signature or not payload.is_file() or _signed_digest(payload) != digest:

@@ -20,6 +20,8 @@ from typing import IO
 from orchestrator.backend import skopeo
 from orchestrator.backend.process import terminate
 from orchestrator.distribution.layout import Entry, entries
+from orchestrator.distribution.record import MANIFEST
+from orchestrator.distribution.seal import manifest_verified
 from orchestrator.distribution.trust import refused, verify_signatures
 from orchestrator.distribution.unpack import BundleRefused, unpack
 from orchestrator.errors import EngineError, UsageError, display_path
@@ -71,6 +73,9 @@ def load_bundle(bundle: str, *, registry: str | None, public_key: str | None, sa
         manifest = unpack(path, root)
         say(f"checked {len(manifest.blobs)} blobs and {len(manifest.files)} files of {bundle}")
         if public_key is not None:
+            unsigned = manifest_verified(root, root / MANIFEST, public_key)
+            if unsigned:
+                raise BundleRefused(path, unsigned)
             problems = verify_signatures(root, manifest, public_key)
             if problems:
                 raise BundleRefused(path, refused(problems))

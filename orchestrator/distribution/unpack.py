@@ -6,6 +6,7 @@ not list. Any difference refuses the whole bundle, naming what differs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from orchestrator.distribution.layout import (
 )
 from orchestrator.distribution.record import MANIFEST, BundleManifest, is_member
 from orchestrator.errors import UsageError, display_path
+from orchestrator.refs import BadReference, parse_ref
 
 DAMAGED = "the bundle was changed or damaged after it was made"
 
@@ -99,17 +101,52 @@ def _check(
 
 
 def _check_index(bundle: Path, root: Path, manifest: BundleManifest) -> None:
-    """Every image the manifest names is in index.json by that digest, and every blob
-    under index.json's entries is there."""
-    index = json.loads((root / "index.json").read_bytes())
-    named = {e.ref: e for e in entries(index)}
+    """index.json names exactly the images the manifest does, by the same digests, each
+    once, plus cosign's signatures and attestations of those images' own digests, and
+    nothing else; every blob under each entry is there."""
+    try:
+        index = json.loads((root / "index.json").read_bytes())
+        named = entries(index)
+        if len(named) != len(index["manifests"]):
+            raise ValueError("an entry has no name")
+        repositories = {e.ref: parse_ref(e.ref).repository for e in named}
+    except (ValueError, KeyError, TypeError, AttributeError, BadReference) as exc:
+        raise BundleRefused(bundle, f"its index.json is not one a bundle has ({exc})") from None
+    refs = [e.ref for e in named]
+    twice = next((r for r in refs if refs.count(r) > 1), None)
+    if twice:
+        raise BundleRefused(bundle, f"index.json names {twice} twice: {DAMAGED}")
+    images = {i.ref: i.digest for i in manifest.images}
+    for entry in named:
+        if entry.cosign is None and images.get(entry.ref) != entry.digest:
+            why = f"index.json names {entry.ref} as {entry.digest}, which {MANIFEST} does not"
+            raise BundleRefused(bundle, f"{why}: {DAMAGED}")
+    loaded = {e.ref for e in named if e.cosign is None}
     for image in manifest.images:
-        entry = named.get(image.ref)
-        if entry is None or entry.digest != image.digest:
+        if image.ref not in loaded:
             why = f"index.json does not name {image.ref} as {image.digest}"
             raise BundleRefused(bundle, f"{why}: {DAMAGED}")
-    for entry in named.values():
+    own = _own_digests(root, manifest, repositories)
+    for entry in named:
+        if entry.cosign and (repositories[entry.ref], entry.cosign[0]) not in own:
+            why = f"index.json names {entry.ref}, which signs or attests no image of the bundle"
+            raise BundleRefused(bundle, f"{why}: {DAMAGED}")
         for digest in closure(root, entry.digest, entry.media_type):
             if digest not in manifest.blobs:
                 why = f"blob {digest} of {entry.ref} is missing"
                 raise BundleRefused(bundle, f"{why}: {DAMAGED}")
+
+
+def _own_digests(
+    root: Path, manifest: BundleManifest, repositories: dict[str, str]
+) -> set[tuple[str, str]]:
+    """(repository, digest) of each image's index and of every manifest it lists: what
+    a signature or an attestation in the bundle may be of."""
+    own = set()
+    for image in manifest.images:
+        repository = repositories.get(image.ref) or parse_ref(image.ref).repository
+        own.add((repository, image.digest))
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            listed = json.loads(blob_path(root, image.digest).read_bytes()).get("manifests", [])
+            own |= {(repository, str(m["digest"])) for m in listed}
+    return own

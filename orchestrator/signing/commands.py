@@ -64,6 +64,12 @@ def verify_argv(cosign: str, ref: str, public_key: str, *, insecure: bool = Fals
     return [*argv, "--output", "text", *registry_flags(insecure), ref]
 
 
+def sign_blob_argv(cosign: str, key: str, blob: Path, signature: Path) -> list[str]:
+    """A file signed with the key, offline; the base64 signature written to `signature`."""
+    argv = [cosign, "sign-blob", "--key", key, "--tlog-upload=false", "--yes"]
+    return [*argv, "--output-signature", str(signature), str(blob)]
+
+
 def verify_blob_argv(cosign: str, public_key: str, signature: Path, payload: Path) -> list[str]:
     """A signature checked with no registry at all: `payload` is what cosign signed (a
     `.sig` image's simple-signing layer), `signature` the base64 of its annotation."""

@@ -113,3 +113,26 @@ def test_the_signature_annotation_is_what_is_checked(tmp_path: Path, keys: Path)
     problems = verify_signatures(root, manifest, str(keys / "ours/cosign.pub"))
     assert len(problems) == 2
     assert all(p.endswith(f"no signature matches {keys / 'ours/cosign.pub'}") for p in problems)
+
+
+def test_the_bundle_manifest_is_signed_and_any_change_to_it_is_caught(tmp_path: Path, keys: Path):
+    from orchestrator.distribution.seal import manifest_verified, sign_manifest
+    from orchestrator.spec.gates import Signing
+
+    manifest = tmp_path / "stackbake-bundle.json"
+    manifest.write_text('{"images": [{"target": "app"}]}\n')
+    ours, theirs = str(keys / "ours/cosign.pub"), str(keys / "theirs/cosign.pub")
+    assert manifest_verified(tmp_path, manifest, ours) == (
+        f"its stackbake-bundle.json is not signed (a bundle of targets with sign: is): {ours} "
+        "cannot vouch for it"
+    )
+    signing = Signing(key=str(keys / "ours/cosign.key"))
+    assert sign_manifest(manifest, signing, {**os.environ, "COSIGN_PASSWORD": ""}).is_file()
+    assert manifest_verified(tmp_path, manifest, ours) == ""
+    assert manifest_verified(tmp_path, manifest, theirs) == (
+        f"its stackbake-bundle.json is not signed by {theirs}"
+    )
+    manifest.write_text('{"images": [{"target": null}]}\n')  # a target passed off as a base
+    assert manifest_verified(tmp_path, manifest, ours) == (
+        f"its stackbake-bundle.json is not signed by {ours}"
+    )

@@ -134,3 +134,59 @@ def test_not_a_bundle(tmp_path: Path):
     (tmp_path / "c").mkdir()
     with pytest.raises(UsageError, match=r"absent.tar: no such file$"):
         unpack(tmp_path / "absent.tar", tmp_path / "c")
+
+
+def relabelled(bundle: Path, root: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """The bundle rewritten with index.json changed by `change` and the manifest's
+    checksum of it made to match: only what the checks of names can catch."""
+    import hashlib
+    import json
+
+    index = json.loads((root / "index.json").read_text())
+    change(index)
+    text = json.dumps(index).encode()
+    (root / "index.json").write_bytes(text)
+    manifest = json.loads((root / "stackbake-bundle.json").read_text())
+    manifest["files"]["index.json"] = "sha256:" + hashlib.sha256(text).hexdigest()
+    (root / "stackbake-bundle.json").write_text(json.dumps(manifest))
+    with tarfile.open(bundle, "w") as tar:
+        for name in ["stackbake-bundle.json", "oci-layout", "index.json", "builds.lock"]:
+            tar.add(root / name, arcname=name)
+        for blob in sorted((root / "blobs/sha256").iterdir()):
+            tar.add(blob, arcname=f"blobs/sha256/{blob.name}")
+
+
+def test_index_json_names_exactly_the_bundled_images(made: tuple[Path, str, str], tmp_path: Path):
+    bundle, index, _ = made
+    root = tmp_path / "layout"
+    ann = "org.opencontainers.image.ref.name"
+
+    def extra(i: dict) -> None:  # type: ignore[type-arg]
+        i["manifests"].append({**i["manifests"][0], "annotations": {ann: "evil.example/x:1"}})
+
+    relabelled(bundle, root, extra)
+    assert refused(bundle, tmp_path / "a") == (
+        f"{bundle}: index.json names evil.example/x:1 as {index}, which stackbake-bundle.json "
+        f"does not: {DAMAGED}"
+    )
+
+    def twice(i: dict) -> None:  # type: ignore[type-arg]
+        i["manifests"] = [i["manifests"][0], {**i["manifests"][0], "annotations": {ann: REF}}]
+
+    relabelled(bundle, root, twice)
+    assert refused(bundle, tmp_path / "b") == f"{bundle}: index.json names {REF} twice: {DAMAGED}"
+
+    def foreign_signature(i: dict) -> None:  # type: ignore[type-arg]
+        sig = f"localhost:5000/acme/app:sha256-{'0' * 64}.sig"
+        i["manifests"] = [i["manifests"][0], {**i["manifests"][0], "annotations": {ann: sig}}]
+
+    relabelled(bundle, root, foreign_signature)
+    assert refused(bundle, tmp_path / "c") == (
+        f"{bundle}: index.json names localhost:5000/acme/app:sha256-{'0' * 64}.sig, which signs "
+        f"or attests no image of the bundle: {DAMAGED}"
+    )
+
+    relabelled(bundle, root, lambda i: i.update(manifests="not a list"))
+    assert refused(bundle, tmp_path / "d").startswith(
+        f"{bundle}: its index.json is not one a bundle has ("
+    )
