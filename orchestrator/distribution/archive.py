@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from orchestrator import __version__
+from orchestrator.atomic import as_created
 from orchestrator.distribution.archive_file import (
     Record,
     Verified,
@@ -105,7 +106,8 @@ def plan(project: Project, names: Sequence[str], folder: Path, store: Store) -> 
     targets = {n: project.spec.targets[n] for n in names}
     refs = {n: image_names(t) for n, t in targets.items()}
     found = store.digests([r for rs in refs.values() for r in rs])
-    problems, wanted = [], []
+    problems: list[str] = []
+    wanted: list[Wanted] = []
     for name, names_of in refs.items():
         digest = found.get(names_of[0])
         if digest is None:
@@ -121,6 +123,12 @@ def plan(project: Project, names: Sequence[str], folder: Path, store: Store) -> 
             problems.append(
                 f"{name}: {display_path(path)} already holds another image ({what}); "
                 "move it away or archive to another folder"
+            )
+        other = next((w.target for w in wanted if w.path == path), None)
+        if other is not None:
+            problems.append(
+                f"{name}: its archive {display_path(path)} would be {other}'s too; archive "
+                "them to different folders"
             )
         same = tuple(r for r in names_of if found.get(r) == digest)
         wanted.append(Wanted(name, same, digest, path, targets[name].platforms))
@@ -168,6 +176,7 @@ def _written(wanted: Wanted, store: Store) -> Verified:
         raise _unwritable(wanted.path, exc) from None
     partial = Path(tmp)
     try:
+        as_created(fd)
         with os.fdopen(fd, "wb") as out:
             written = store.save(wanted.refs, out)
             out.flush()

@@ -56,7 +56,8 @@ def _extract(bundle: Path, into: Path) -> dict[str, tuple[str, int]]:
                 name = member.name.removeprefix("./")
                 if not member.isfile() or not is_member(name):
                     kind = "file" if member.isfile() else "link or folder"
-                    raise BundleRefused(bundle, f"it holds {name!r} ({kind}), which no bundle has")
+                    shown = name if len(name) <= 120 else f"{name[:117]}..."
+                    raise BundleRefused(bundle, f"it holds {shown!r} ({kind}), which no bundle has")
                 if name in hashes:
                     raise BundleRefused(bundle, f"it holds {name!r} twice")
                 source = tar.extractfile(member)

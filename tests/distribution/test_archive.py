@@ -419,3 +419,31 @@ def test_a_platform_the_spec_builds_and_the_store_lacks_is_said(tmp_path: Path) 
     archive_targets(project(tmp_path), ["app"], out, remove=False, store=store, say=lines.append)
     assert ", linux/amd64 (not in the store: linux/arm64), " in lines[0]
     assert json.loads((out / "app-1.2.tar.json").read_text())["platforms"] == ["linux/amd64"]
+
+
+def test_two_targets_whose_archives_would_share_a_name_are_refused(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path / "spec",
+        {
+            "builds.yaml": """
+                version: 1
+                targets:
+                  api: {context: ., tags: ["registry.test/acme/api:1-beta"]}
+                  api-1: {context: ., tags: ["registry.test/acme/api1:beta"]}
+            """,
+            "Dockerfile": "FROM scratch\n",
+        },
+    )
+    layout = Layout()
+    image = layout.image(platforms=["linux/amd64"])
+    refs = ["registry.test/acme/api:1-beta", "registry.test/acme/api1:beta"]
+    store = FakeStore(dict.fromkeys(refs, image), {image: layout.tar(image, refs=refs)})
+    out = tmp_path / "archives"
+    project = load_project(str(tmp_path / "spec/builds.yaml"))
+    with pytest.raises(UsageError) as caught:
+        archive_targets(project, ["api", "api-1"], out, remove=False, store=store, say=print)
+    assert str(caught.value) == (
+        f"nothing was archived: api-1: its archive {out.absolute() / 'api-1-beta.tar'} would be "
+        "api's too; archive them to different folders"
+    )
+    assert store.saved == []
