@@ -7,7 +7,9 @@ and BuildKit use: `alpine` and `docker.io/library/alpine:latest` are the same im
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -229,3 +231,14 @@ def is_loopback(domain: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# Registries the spec reaches without verifying their certificate (`registries: H:
+# {insecure: true}`), comma-separated, set for every child process by the command.
+INSECURE_REGISTRIES = "STACKBAKE_INSECURE_REGISTRIES"
+
+
+def is_insecure(domain: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Reached without TLS verification: a loopback registry, or one the spec says so."""
+    listed = (os.environ if environ is None else environ).get(INSECURE_REGISTRIES, "")
+    return is_loopback(domain) or domain in listed.split(",")

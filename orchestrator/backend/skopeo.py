@@ -24,7 +24,7 @@ from orchestrator.backend.process import terminate
 from orchestrator.backend.tools import need_tool
 from orchestrator.errors import EngineError
 from orchestrator.execution.cancel import CancelToken
-from orchestrator.refs import is_loopback, parse_ref
+from orchestrator.refs import is_insecure, parse_ref
 
 TIMEOUT_S = 600
 
@@ -49,11 +49,12 @@ def explain(last: str, doing: str = "") -> str:
 
 
 def tls_flags(ref: str, flag: str = "--tls-verify") -> list[str]:
-    """`--tls-verify=false` for a loopback registry (plain HTTP), else nothing."""
+    """`--tls-verify=false` for a loopback registry (plain HTTP) or one the spec says is
+    insecure, else nothing."""
     if ref.startswith(("oci:", "oci-archive:", "dir:", "docker-archive:")):
         return []
     name = ref.removeprefix("docker://")
-    return [f"{flag}=false"] if is_loopback(parse_ref(name).domain) else []
+    return [f"{flag}=false"] if is_insecure(parse_ref(name).domain) else []
 
 
 def run(

@@ -45,10 +45,11 @@ def project_of(
         remember=remember,
     )
     if getattr(args, "command", "") not in READING and project.spec.registries:
-        from orchestrator.backend.certs import trust_registries
+        from orchestrator.backend.certs import allow_insecure, trust_registries
         from orchestrator.state import StateDir
 
         trust_registries(project.spec.registries, StateDir(project.spec.folder).root, os.environ)
+        allow_insecure(project.spec.registries, os.environ)
     return project
 
 

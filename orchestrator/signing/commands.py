@@ -29,6 +29,7 @@ from pathlib import Path
 
 from orchestrator.backend.failures import TRANSIENT
 from orchestrator.errors import display_path
+from orchestrator.refs import BadReference, is_insecure, is_loopback, parse_ref
 from orchestrator.spec.gates import Signing
 
 PASSWORD = "COSIGN_PASSWORD"
@@ -38,8 +39,16 @@ PREDICATE_TYPES = {"cyclonedx": "cyclonedx", "spdx-json": "spdxjson", "spdxjson"
 STATUS_5XX = re.compile(r"status code 5\d\d|\b5\d\d (Internal|Bad|Service|Gateway)")
 
 
-def registry_flags(insecure: bool) -> list[str]:
-    return ["--allow-http-registry", "--allow-insecure-registry"] if insecure else []
+def registry_flags(insecure: bool, ref: str = "") -> list[str]:
+    """cosign's flags for a registry reached without TLS verification: `insecure`, or
+    one the spec says is (`registries: H: {insecure: true}`; cosign reaches a loopback
+    registry over plain HTTP by itself)."""
+    try:
+        domain = parse_ref(ref).domain if ref else ""
+    except BadReference:
+        domain = ""
+    listed = bool(domain) and not is_loopback(domain) and is_insecure(domain)
+    return ["--allow-http-registry", "--allow-insecure-registry"] if insecure or listed else []
 
 
 def sign_argv(cosign: str, ref: str, key: str, *, insecure: bool = False) -> list[str]:
@@ -47,7 +56,7 @@ def sign_argv(cosign: str, ref: str, key: str, *, insecure: bool = False) -> lis
     attestation manifests) get a signature; it also makes cosign fetch the image, so a
     digest the registry does not have fails (without it cosign signs any digest)."""
     argv = [cosign, "sign", "--key", key, "--tlog-upload=false", "--yes", "--recursive"]
-    return [*argv, *registry_flags(insecure), ref]
+    return [*argv, *registry_flags(insecure, ref), ref]
 
 
 def attest_argv(
@@ -56,12 +65,12 @@ def attest_argv(
     """cosign attests any digest, even one the registry lacks: pass one just pushed."""
     argv = [cosign, "attest", "--key", key, "--tlog-upload=false", "--yes"]
     argv += ["--type", kind, "--predicate", str(predicate)]
-    return [*argv, *registry_flags(insecure), ref]
+    return [*argv, *registry_flags(insecure, ref), ref]
 
 
 def verify_argv(cosign: str, ref: str, public_key: str, *, insecure: bool = False) -> list[str]:
     argv = [cosign, "verify", "--key", public_key, "--insecure-ignore-tlog=true"]
-    return [*argv, "--output", "text", *registry_flags(insecure), ref]
+    return [*argv, "--output", "text", *registry_flags(insecure, ref), ref]
 
 
 def sign_blob_argv(cosign: str, key: str, blob: Path, signature: Path) -> list[str]:
@@ -81,7 +90,7 @@ def verify_attestation_argv(
     cosign: str, ref: str, public_key: str, kind: str, *, insecure: bool = False
 ) -> list[str]:
     argv = [cosign, "verify-attestation", "--key", public_key, "--insecure-ignore-tlog=true"]
-    return [*argv, "--type", kind, "--output", "text", *registry_flags(insecure), ref]
+    return [*argv, "--type", kind, "--output", "text", *registry_flags(insecure, ref), ref]
 
 
 def child_env(signing: Signing, environ: Mapping[str, str]) -> tuple[dict[str, str], str]:

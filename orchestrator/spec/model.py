@@ -134,6 +134,7 @@ class Registry:
 
     host: str  # host[:port], as image references name it
     ca: Path | None = None  # its CA certificate (PEM)
+    insecure: bool = False  # its certificate not verified (or plain HTTP)
     where: Where | None = field(default=None, compare=False)
 
 

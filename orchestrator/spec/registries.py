@@ -36,10 +36,9 @@ def read_registries(
                     here.problem(f"{host} is already configured at {first.where.spot()}; keep one")
                 )
                 continue
-            ca = value.get("ca") if isinstance(value, dict) else None
-            found[str(host)] = Registry(
-                str(host), path(str(doc.path.parent), ca) if ca else None, here
-            )
+            given = value if isinstance(value, dict) else {}
+            ca = path(str(doc.path.parent), given["ca"]) if given.get("ca") else None
+            found[str(host)] = Registry(str(host), ca, bool(given.get("insecure")), here)
     return found
 
 

@@ -146,3 +146,29 @@ def test_push_through_a_private_ca_and_a_login(
             if p.is_file() and p.suffix != ".tar" and password.encode() in p.read_bytes()
         ]
         assert leaked == []
+
+
+def test_insecure_is_checked_against_what_the_engine_does(
+    tmp_path: Path, secure_registry: dict[str, str], registry: str, seed_image: str
+) -> None:
+    host = secure_registry["SECURE_REGISTRY"]
+    spec = f"""\
+        version: 1
+        registries:
+          {{host}}: {{{{insecure: true}}}}
+        targets:
+          app: {{{{context: ., tags: ["{registry}/e2e-{uuid.uuid4().hex[:12]}/app:1"]}}}}
+        """
+    write_files(
+        tmp_path, {"builds.yaml": spec.format(host=registry), "Dockerfile": f"FROM {seed_image}\n"}
+    )
+    locked = stackbake(tmp_path, dict(os.environ), "lock")  # loopback: the engine skips TLS
+    assert locked.returncode == 0, locked.stderr
+    write_files(tmp_path, {"builds.yaml": spec.format(host=host)})
+    refused = stackbake(tmp_path, dict(os.environ), "lock")
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        f"error: registries.{host}.insecure: the engine verifies {host}'s certificate all the "
+        f'same: add "{host}" to "insecure-registries" in /etc/docker/daemon.json and reload '
+        "dockerd, or give its CA (ca: FILE) instead\n",
+    )
