@@ -172,3 +172,55 @@ def test_insecure_is_checked_against_what_the_engine_does(
         f'same: add "{host}" to "insecure-registries" in /etc/docker/daemon.json and reload '
         "dockerd, or give its CA (ca: FILE) instead\n",
     )
+
+
+HELPER = """\
+#!/bin/sh
+# docker-credential-e2e: a credential helper as docker-credential-* programs are (the
+# verb as argument, the server on stdin, JSON out), answering from a file.
+[ "$1" = get ] || exit 1
+cat "$E2E_CREDENTIALS"
+"""
+
+
+def test_credentials_from_a_credential_helper(
+    tmp_path: Path, secure_registry: dict[str, str], seed_image: str
+) -> None:
+    host, user = secure_registry["SECURE_REGISTRY"], secure_registry["SECURE_REGISTRY_USER"]
+    password = Path(secure_registry["SECURE_REGISTRY_PASSWORD_FILE"]).read_text().strip()
+    name = f"e2e-{uuid.uuid4().hex[:12]}"
+    bin_dir, config = tmp_path / "bin", tmp_path / "docker-config"
+    secret = tmp_path / "secret" / "credentials.json"
+    write_files(bin_dir, {"docker-credential-e2e": HELPER})
+    (bin_dir / "docker-credential-e2e").chmod(0o755)
+    secret.parent.mkdir()
+    secret.write_text(json.dumps({"ServerURL": host, "Username": user, "Secret": password}))
+    write_files(config, {"config.json": json.dumps({"credHelpers": {host: "e2e"}})})
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    shutil.copy(secure_registry["SECURE_REGISTRY_CA"], folder / "ca.crt")
+    write_files(
+        folder,
+        {
+            "builds.yaml": f"""\
+                version: 1
+                registries:
+                  {host}: {{ca: ca.crt}}
+                targets:
+                  app: {{context: ., tags: ["{host}/{name}/app:1"]}}
+                """,
+            "Dockerfile": f"FROM {seed_image}\nRUN echo {name} > /name\n",
+        },
+    )
+    env = {
+        **os.environ,
+        "DOCKER_CONFIG": str(config),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "E2E_CREDENTIALS": str(secret),
+    }
+    with images_removed_after(f"{host}/{name}"):
+        run = stackbake(folder, env, "build", "--push", "--progress", "plain")
+        assert run.returncode == 0, run.stdout + run.stderr
+        bundled = stackbake(folder, env, "bundle", "--no-bases", "-o", "app.tar")  # skopeo
+        assert bundled.returncode == 0, bundled.stderr
+        assert password not in run.stdout + run.stderr + bundled.stdout + bundled.stderr
