@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.distribution.layout import (
@@ -50,6 +51,7 @@ def unpack(bundle: Path, into: Path) -> BundleManifest:
 def _extract(bundle: Path, into: Path) -> dict[str, tuple[str, int]]:
     """Each member to its place, hashed on the way: name -> (sha256:<hex>, size)."""
     hashes: dict[str, tuple[str, int]] = {}
+    listed: Mapping[str, int] | None = None  # the manifest's blobs, once it is read (first)
     try:
         with tarfile.open(bundle, "r:") as tar:
             for member in tar:
@@ -60,17 +62,41 @@ def _extract(bundle: Path, into: Path) -> dict[str, tuple[str, int]]:
                     raise BundleRefused(bundle, f"it holds {shown!r} ({kind}), which no bundle has")
                 if name in hashes:
                     raise BundleRefused(bundle, f"it holds {name!r} twice")
+                _listed(bundle, name, member.size, listed)  # before a byte of it is written
                 source = tar.extractfile(member)
                 assert source is not None  # a regular file
                 dest = into / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with dest.open("wb") as sink:
                     hashes[name] = hash_stream(source, sink)
+                if name == MANIFEST and len(hashes) == 1:
+                    listed = _blobs_of(dest)
     except FileNotFoundError:
         raise UsageError(f"{display_path(bundle)}: no such file") from None
     except (tarfile.TarError, EOFError) as exc:
         raise BundleRefused(bundle, f"it cannot be read as a tar ({exc})") from None
     return hashes
+
+
+def _blobs_of(manifest: Path) -> Mapping[str, int] | None:
+    try:
+        return BundleManifest.from_json(json.loads(manifest.read_bytes())).blobs
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # said once the whole bundle is read
+
+
+def _listed(bundle: Path, name: str, size: int, listed: Mapping[str, int] | None) -> None:
+    """A blob the manifest (read first) does not list, or lists with another size, is
+    refused before it is extracted: a bundle cannot fill the disk with what it lacks."""
+    blob = BLOB.match(name)
+    if listed is None or blob is None:
+        return
+    digest = f"sha256:{blob[1]}"
+    if digest not in listed:
+        raise BundleRefused(bundle, f"blob {digest} is not one {MANIFEST} lists: {DAMAGED}")
+    if listed[digest] != size:
+        why = f"blob {digest} is {size} bytes, {MANIFEST} says {listed[digest]}"
+        raise BundleRefused(bundle, f"{why}: {DAMAGED}")
 
 
 def _check(

@@ -99,6 +99,7 @@ def test_an_extra_blob_is_refused(made: tuple[Path, str, str], tmp_path: Path):
     assert refused(bundle, tmp_path / "out") == (
         f"{bundle}: blob {extra} is not one stackbake-bundle.json lists: {DAMAGED}"
     )
+    assert not blob_path(tmp_path / "out", extra).exists()  # refused before it was written
 
 
 def test_a_path_outside_and_a_link_are_refused(made: tuple[Path, str, str], tmp_path: Path):
