@@ -41,7 +41,8 @@ if [ "$(id -u)" != 0 ]; then
   exec sudo env STACKBAKE_REGISTRY="$registry" bash "$0" "$@"
 fi
 
-pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry curl skopeo)
+pkgs=(containerd runc tini iptables qemu-user-static binfmt-support docker-registry curl skopeo
+  openssl iproute2)  # the last two: scripts/secure-registry.sh (certificates, addresses)
 if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
   apt-get update -q >/dev/null
   apt-get install -y -q "${pkgs[@]}" >/dev/null
