@@ -61,19 +61,25 @@ def engine(registry: str) -> str:
 SECOND_ENGINE = "unix:///var/run/docker-b.sock"
 
 
+def _start(script: str, what: str, *, timeout: float) -> str:
+    """scripts/SCRIPT run (it starts WHAT, or finds it running); its standard output."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        _unavailable(f"{what} does not start: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
 @pytest.fixture(scope="session")
 def second_engine(engine: str) -> str:
     """DOCKER_HOST of a second, independent engine on this host (scripts/second-engine.sh
     starts it): its own store and build cache; the registry is shared."""
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts/second-engine.sh")],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if done.returncode != 0:
-        _unavailable(f"the second engine does not start: {done.stderr.strip()[-300:]}")
+    _start("second-engine.sh", "the second engine", timeout=180)
     return SECOND_ENGINE
 
 
@@ -91,14 +97,6 @@ def secure_registry(engine: str) -> dict[str, str]:
     """A private registry (scripts/secure-registry.sh): TLS from a private CA and
     htpasswd auth; beside it a read-only one and one whose certificate another CA
     signed. SECURE_REGISTRY, _READONLY, _UNTRUSTED, _CA, _USER, _PASSWORD_FILE."""
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts/secure-registry.sh")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        _unavailable(f"the private registry does not start: {done.stderr.strip()[-300:]}")
-    pairs = (line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    said = _start("secure-registry.sh", "the private registry", timeout=120)
+    pairs = (line.split("=", 1) for line in said.splitlines() if "=" in line)
     return dict(pairs)

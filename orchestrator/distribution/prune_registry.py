@@ -64,7 +64,7 @@ def _raw(ref: str) -> Raw | None:
 
 def _config(ref: str) -> Mapping[str, Any]:
     try:
-        return dict(json.loads(skopeo.raw_text(ref, config=True)))
+        return skopeo.image_config(ref)
     except skopeo.SkopeoError as exc:
         if exc.not_found:
             return {}

@@ -60,7 +60,7 @@ class FakeRegistry:
         ]  # fmt: skip
         return self.put(repo, {"manifests": listed}, *tags)
 
-    def raw_text(self, ref: str, *, config: bool = False) -> str:
+    def raw_text(self, ref: str, *, config: bool = False, cancel: object = None) -> str:
         repo, sep, rest = ref.partition("@")
         if not sep:
             repo, _, tag = ref.rpartition(":")

@@ -292,6 +292,26 @@ def stackbake_argv(h: Hierarchy, *args: str, tag: str = "run") -> list[str]:
     ]
 
 
+def run_stackbake(
+    folder: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str = "",
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`stackbake ARGS` as a subprocess in `folder`, in `env` (default: this process's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=folder,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=None if env is None else dict(env),
+    )
+
+
 def stackbake_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     # As in CI: no step summary unless a test asks, no terminal size.
     unset = ("GITHUB_STEP_SUMMARY", "COLUMNS", "LINES")

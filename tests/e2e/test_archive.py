@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.e2e.hierarchy import (
     images_removed_after,
     local_images,
     new_prefix,
+    run_stackbake,
     stackbake_env,
     write_mini,
 )
@@ -38,17 +38,8 @@ def stackbake(
     h: Hierarchy, *args: str, host: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`stackbake ARGS` on the spec, against this host's engine or the one at `host`."""
-    argv = [sys.executable, "-m", "orchestrator", *args, "-f", str(h.spec), *h.var_args()]
-    return subprocess.run(
-        argv,
-        cwd=h.folder,
-        env=stackbake_env({"DOCKER_HOST": host} if host else None),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = stackbake_env({"DOCKER_HOST": host} if host else None)
+    return run_stackbake(h.folder, *args, "-f", str(h.spec), *h.var_args(), env=env)
 
 
 def tiny(tmp_path: Path, prefix: str, seed: str) -> Hierarchy:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from tests.e2e.hierarchy import (
     build,
     images_removed_after,
     new_prefix,
+    run_stackbake,
     statuses,
     write_mini,
 )
@@ -86,14 +86,7 @@ def cosign(
 
 
 def stackbake(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_stackbake(folder, *args)
 
 
 def registry_has(ref: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.e2e.hierarchy import (
     images_removed_after,
     local_images,
     new_prefix,
+    run_stackbake,
     statuses,
     write_mini,
 )
@@ -44,15 +44,7 @@ def stackbake(
     folder: Path, *args: str, host: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **(env or {}), **({"DOCKER_HOST": host} if host else {})}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
+    return run_stackbake(folder, *args, env=env, timeout=600)
 
 
 def keys(folder: Path) -> None:

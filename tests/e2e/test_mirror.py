@@ -6,7 +6,6 @@ through `mirrors:` alone, no Dockerfile edited. `--dry-run` copies and writes no
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.e2e.hierarchy import (
     labels_of,
     new_prefix,
     run_in,
+    run_stackbake,
     statuses,
     write_mini,
 )
@@ -33,14 +33,7 @@ TARGETS = {
 
 
 def stackbake(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_stackbake(folder, *args)
 
 
 def test_mirror_then_build_through_it(tmp_path: Path, registry: str, seed_image: str) -> None:

@@ -12,13 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.hierarchy import images_removed_after, write_files
+from tests.e2e.hierarchy import images_removed_after, run_stackbake, write_files
 
 pytestmark = pytest.mark.engine
 
@@ -28,16 +27,14 @@ PASSWORD_ENV = "STACKBAKE_E2E_REGISTRY_PASSWORD"
 def stackbake(
     folder: Path, env: dict[str, str], *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=folder,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+    return run_stackbake(folder, *args, env=env, stdin=stdin)
+
+
+def with_ca(folder: Path, secure_registry: dict[str, str]) -> Path:
+    """A spec folder holding the private registry's CA as ca.crt."""
+    folder.mkdir()
+    shutil.copy(secure_registry["SECURE_REGISTRY_CA"], folder / "ca.crt")
+    return folder
 
 
 def test_push_through_a_private_ca_and_a_login(
@@ -49,9 +46,7 @@ def test_push_through_a_private_ca_and_a_login(
         secure_registry["SECURE_REGISTRY_USER"],
     )
     password = Path(secure_registry["SECURE_REGISTRY_PASSWORD_FILE"]).read_text().strip()
-    folder, name = tmp_path / "spec", f"e2e-{uuid.uuid4().hex[:12]}"
-    folder.mkdir()
-    shutil.copy(secure_registry["SECURE_REGISTRY_CA"], folder / "ca.crt")
+    folder, name = with_ca(tmp_path / "spec", secure_registry), f"e2e-{uuid.uuid4().hex[:12]}"
     write_files(
         folder,
         {
@@ -196,9 +191,7 @@ def test_credentials_from_a_credential_helper(
     secret.parent.mkdir()
     secret.write_text(json.dumps({"ServerURL": host, "Username": user, "Secret": password}))
     write_files(config, {"config.json": json.dumps({"credHelpers": {host: "e2e"}})})
-    folder = tmp_path / "spec"
-    folder.mkdir()
-    shutil.copy(secure_registry["SECURE_REGISTRY_CA"], folder / "ca.crt")
+    folder = with_ca(tmp_path / "spec", secure_registry)
     write_files(
         folder,
         {
