@@ -48,9 +48,21 @@ if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
   apt-get install -y -q "${pkgs[@]}" >/dev/null
 fi
 
-# Written before docker.io is installed, in case its package starts the daemon.
+# The daemon's configuration, scripts/daemon.json: the containerd image store,
+# and a BuildKit GC that keeps only the build cache used in the last 10 minutes
+# (and at most 2 GB). dockerd 26 gives BuildKit 10 s to load its cache records
+# when it starts, then exits ("context deadline exceeded" right after "Daemon has
+# completed initialization", moby#48569), and a few thousand records take that
+# long: 4,000 took 11-12 s here, and one run of the tests leaves about 2,000.
+# Written before docker.io is installed, in case its package starts the daemon. A
+# daemon.json of the machine's own is kept; one an older engine-up wrote is replaced.
 mkdir -p /etc/docker
-[ -s /etc/docker/daemon.json ] || echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+conf=/etc/docker/daemon.json
+if [ ! -s "$conf" ] || [ "$(cat "$conf")" = '{"features":{"containerd-snapshotter":true}}' ]; then
+  cp "$here/daemon.json" "$conf"
+elif ! grep -q '"builder"' "$conf"; then
+  echo "engine-up: $conf has no builder GC policy; see scripts/daemon.json for one" >&2
+fi
 
 # What Debian 12 lacks or has too old, from trixie (the client only where even
 # that is missing).

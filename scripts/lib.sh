@@ -32,19 +32,23 @@ apt_in() {
 # start_dockerd NAME PIDFILE EXEC-ROOT HOST [DOCKERD-ARGS...]: starts a dockerd
 # in its own session (Ctrl-C in the calling terminal, or a test's process
 # group, must not stop it), logging to /var/log/NAME.log, and waits until it
-# answers at HOST. A daemon can exit on its own before it serves the API (seen
-# once in CI: "context deadline exceeded" right after "Daemon has completed
-# initialization"), so it is started again, up to three times. A killed daemon
+# answers at HOST. A daemon can exit on its own before it serves the API:
+# "context deadline exceeded" right after "Daemon has completed initialization"
+# is dockerd 26 giving up on BuildKit loading its build cache within 10 s
+# (moby#48569; see scripts/engine-up.sh). That load takes about as long each
+# time, so a few attempts can pass where one fails; it is started up to five
+# times, and the last failure says how to shrink the cache. A killed daemon
 # leaves pid files behind; if their pid was reused by another process, dockerd
 # (or its containerd) would refuse to start, so those are removed first.
 start_dockerd() {
-  local name=$1 pidfile=$2 exec_root=$3 host=$4 log=/var/log/$1.log attempt daemon f pid
+  local name=$1 pidfile=$2 exec_root=$3 host=$4 log=/var/log/$1.log attempt daemon f pid seen
   shift 4
-  for attempt in 1 2 3; do
+  for attempt in 1 2 3 4 5; do
     for f in "$pidfile:dockerd" "$exec_root/containerd/containerd.pid:containerd"; do
       pid=$(cat "${f%:*}" 2>/dev/null) || continue
       [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${f#*:}" ] || rm -f "${f%:*}"
     done
+    seen=$(stat -c %s "$log" 2>/dev/null || echo 0)
     # -w: $! stays the daemon's (or its waiting parent's) pid.
     setsid -w nohup dockerd --iptables=false --pidfile "$pidfile" --exec-root "$exec_root" \
       -H "$host" "$@" >>"$log" 2>&1 </dev/null &
@@ -60,5 +64,12 @@ start_dockerd() {
       while kill -0 "$daemon" 2>/dev/null; do sleep 1; done
     fi
   done
+  if tail -c +"$((seen + 1))" "$log" | grep -A3 'Daemon has completed initialization' |
+    grep -q 'context deadline exceeded'; then
+    echo "$name: BuildKit did not load its build cache within dockerd's 10 s (moby#48569): the" \
+      "cache holds too many records. Start it again (one attempt in a few passes), then" \
+      "shrink the cache: DOCKER_HOST=$host docker buildx prune -f --filter unused-for=10m" \
+      "(the GC policy in scripts/daemon.json keeps it that small from then on)." >&2
+  fi
   return 1
 }
