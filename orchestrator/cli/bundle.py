@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from orchestrator.cli.selection import add_selection
+
 LOAD = "bundle-load"  # `bundle load` is parsed as this command of its own
 
 
@@ -32,12 +34,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
         description="'stackbake bundle load FILE' loads a bundle: see 'bundle load --help'.",
     )
     common(p)
-    p.add_argument(
-        "targets",
-        nargs="*",
-        metavar="TARGET",
-        help="targets, groups or globs (default: the 'default' group, else all)",
-    )
+    add_selection(p, dependents=False)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write")
     p.add_argument(
         "--no-bases",

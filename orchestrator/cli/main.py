@@ -20,6 +20,7 @@ from orchestrator.cli.build_flags import (
 )
 from orchestrator.cli.error_handler import run_guarded
 from orchestrator.cli.gate_flags import gate_flags
+from orchestrator.cli.selection import add_selection
 from orchestrator.errors import EXIT_USAGE
 from orchestrator.hints import did_you_mean
 from orchestrator.render.graphs import FORMATS as GRAPH_FORMATS
@@ -93,21 +94,6 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
-def _selection(p: argparse.ArgumentParser, *, dependents: bool = True) -> None:
-    p.add_argument(
-        "targets",
-        nargs="*",
-        metavar="TARGET",
-        help="targets, groups or globs (default: the 'default' group, else all)",
-    )
-    if dependents:
-        p.add_argument(
-            "--with-dependents",
-            action="store_true",
-            help="also select every target built on the selected ones",
-        )
-
-
 def _changed_since(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--changed-since",
@@ -142,7 +128,7 @@ def _reading_commands(sub: Commands) -> None:
     _common(p)
     p = sub.add_parser("plan", help="show the targets in build order with their parents")
     _common(p)
-    _selection(p)
+    add_selection(p)
     _changed_since(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
@@ -157,7 +143,7 @@ def _reading_commands(sub: Commands) -> None:
     )
     p = sub.add_parser("graph", help="draw the hierarchy (tree, mermaid, dot, json)")
     _common(p)
-    _selection(p)
+    add_selection(p)
     p.add_argument("--format", choices=GRAPH_FORMATS, default="tree")
     p = sub.add_parser("ls", help="list targets and groups with their contexts")
     _common(p)
@@ -168,7 +154,7 @@ def _building_commands(sub: Commands) -> None:
     """build, and the CI matrix's commands: matrix before it, publish after it."""
     p = sub.add_parser("build", help="build the selected targets and what they build on")
     _common(p)
-    _selection(p)
+    add_selection(p)
     _changed_since(p)
     add_build_flags(p)
     add_shard_flags(p)
@@ -176,7 +162,7 @@ def _building_commands(sub: Commands) -> None:
         "matrix", help="spread the selection over CI shards (a GitHub or GitLab matrix)"
     )
     _common(p)
-    _selection(p, dependents=False)
+    add_selection(p, dependents=False)
     p.add_argument("--shards", type=positive, required=True, metavar="N", help="how many")
     add_partition_flags(p)
     p.add_argument("--format", choices=MATRIX_FORMATS, default="json")
@@ -188,7 +174,7 @@ def _building_commands(sub: Commands) -> None:
         help="move the release tags of the selection onto what shards pushed: all or nothing",
     )
     _common(p)
-    _selection(p, dependents=False)
+    add_selection(p, dependents=False)
     p.add_argument(
         "--partial",
         action="store_true",
@@ -205,7 +191,7 @@ def _base_commands(sub: Commands) -> None:
         help="re-resolve external bases, update builds.lock, rebuild what builds on a changed one",
     )
     _common(p)
-    _selection(p, dependents=False)
+    add_selection(p, dependents=False)
     p.add_argument(
         "--dry-run", action="store_true", help="show what would change and build; write nothing"
     )
@@ -221,7 +207,7 @@ def _supply_commands(sub: Commands) -> None:
         help="run the gates on images already built (local store, or with --push the registry)",
     )
     _common(p)
-    _selection(p, dependents=False)
+    add_selection(p, dependents=False)
     p.add_argument(
         "--push",
         action="store_true",
@@ -232,7 +218,7 @@ def _supply_commands(sub: Commands) -> None:
         "verify", help="check the signatures and SBOM attestations of the published tree"
     )
     _common(p)
-    _selection(p, dependents=False)
+    add_selection(p, dependents=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

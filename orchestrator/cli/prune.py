@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.cli.build_flags import positive
+from orchestrator.cli.selection import add_selection
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -14,12 +15,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
         "prune", help="delete old images per tag stream, never one the tree still builds on"
     )
     common(p)
-    p.add_argument(
-        "targets",
-        nargs="*",
-        metavar="TARGET",
-        help="targets, groups or globs (default: the 'default' group, else all)",
-    )
+    add_selection(p, dependents=False)
     p.add_argument(
         "--keep", type=positive, default=None, metavar="N", help="keep the newest N of each stream"
     )
