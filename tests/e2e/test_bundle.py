@@ -3,26 +3,33 @@ the first engine, bundled, its images then deleted from the registry; the bundle
 into the second engine (its own store, nothing in the registry to pull) and a child run
 there on both platforms. A bundle with one byte flipped, and one checked with another
 key, are refused and load nothing; loaded into a registry under another name, its
-signatures still verify there."""
+signatures still verify there. Ctrl-C while its copies hang on a registry stops them all."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import tarfile
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from orchestrator.backend import skopeo
 from tests.distribution.layouts import flip_byte
+from tests.e2e.faults import ResettingProxy
 from tests.e2e.hierarchy import (
     build,
     docker,
     images_removed_after,
     local_images,
     new_prefix,
+    processes,
     run_stackbake,
     statuses,
     write_mini,
@@ -207,3 +214,56 @@ def into_a_registry_the_signatures_still_verify(folder: Path, registry: str) -> 
     )
     assert verified.returncode == 0, verified.stderr
     assert child["digest"] in verified.stdout
+
+
+def test_ctrl_c_during_a_load_into_a_registry_stops_every_copy(
+    tmp_path: Path, registry: str, seed_image: str
+) -> None:
+    """Copies run a few at once: Ctrl-C while they hang on a registry that never answers
+    stops every one of them, and stackbake, at once (exit 130)."""
+    leaf = "ARG REG\nFROM ${REG}/root:1\nRUN echo @MARKER@ > /leaf\n"
+    targets = {"root": TARGETS["root"], "left": ("", leaf), "right": ("", leaf)}
+    with images_removed_after(new_prefix(registry)) as prefix:
+        mini = write_mini(tmp_path, prefix, seed_image, targets)
+        run = build(mini, "--push")
+        assert statuses(run) == {"root": "built", "left": "built", "right": "built"}, run.explain()
+        made = stackbake(mini.folder, "bundle", *mini.var_args(), "-o", "tree.tar")
+        assert made.returncode == 0, made.stdout + made.stderr
+        proxy = ResettingProxy(registry)
+        proxy.stall()  # every connection held open, never answered
+        site = f"{proxy.address}/e2e-{uuid.uuid4().hex[:12]}"
+        loading = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "bundle", "load", "tree.tar", "--to", site],
+            cwd=mini.folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            hanging = wait_until(lambda: len(copying(site)) >= 2 and proxy.knocked.is_set())
+            assert hanging, "fewer than two copies at once, or none reached the registry"
+            loading.send_signal(signal.SIGINT)
+            out, err = loading.communicate(timeout=60)
+        finally:
+            if loading.poll() is None:
+                os.killpg(loading.pid, signal.SIGKILL)
+            proxy.close()
+        assert loading.returncode == 130, out + err
+        assert err.endswith("interrupted\n"), err
+        assert copying(site) == [], "a copy outlived stackbake"
+
+
+def copying(site: str) -> list[str]:
+    """The skopeo copies to `site` running now."""
+    return [args for _, args in processes() if "skopeo" in args and site in args]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 180) -> bool:
+    """Whether `condition` came true within `timeout` seconds (checked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
