@@ -53,7 +53,8 @@ fi
 # (and at most 2 GB). dockerd 26 gives BuildKit 10 s to load its cache records
 # when it starts, then exits ("context deadline exceeded" right after "Daemon has
 # completed initialization", moby#48569), and a few thousand records take that
-# long: 4,000 took 11-12 s here, and one run of the tests leaves about 2,000.
+# long: 4,000 took 11-12 s here, and one run of the tests leaves about 2,000. Build
+# history (records of past builds, kept 48 h by default) is kept 6 h.
 # Written before docker.io is installed, in case its package starts the daemon. A
 # daemon.json of the machine's own is kept; one an older engine-up wrote is replaced.
 mkdir -p /etc/docker

@@ -19,6 +19,7 @@ def test_the_daemon_config_keeps_the_image_store_and_a_short_build_cache() -> No
     first, last = gc["policy"]
     assert first["filter"] == ["unused-for=10m"]
     assert last["all"] is True
+    assert config["builder"]["history"] == {"maxAge": "6h", "maxEntries": 100}
 
 
 def test_engine_up_installs_it_and_the_start_failure_names_the_same_window() -> None:
