@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +27,7 @@ from orchestrator.execution.cancel import CancelToken
 from orchestrator.refs import is_insecure, parse_ref
 
 TIMEOUT_S = 600
+CANCEL_CHECK_S = 0.25  # how often a running skopeo looks at its cancel token
 
 
 class SkopeoError(EngineError):
@@ -80,23 +81,39 @@ def run(
         )
     except OSError as exc:
         raise EngineError(f"{doing}: cannot run skopeo ({exc.strerror or exc})") from None
-    if cancel is not None:
-        cancel.on_cancel(
-            lambda: threading.Thread(target=terminate, args=(proc,), daemon=True).start()
-        )
     try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
+        out, err = _outcome(proc, cancel)
     except subprocess.TimeoutExpired:
         terminate(proc)
         raise EngineError(f"{doing}: skopeo gave no answer in {TIMEOUT_S} s") from None
     except BaseException:  # Ctrl-C reaches us, not skopeo (a session of its own)
         terminate(proc)
         raise
-    if cancel is not None and cancel.cancelled:
+    if out is None:
         raise EngineError(f"{doing}: cancelled")
     if proc.returncode != 0:
         raise SkopeoError(doing, err.decode("utf-8", "replace"))
     return out.decode("utf-8", "replace")
+
+
+def _outcome(
+    proc: subprocess.Popen[bytes], cancel: CancelToken | None
+) -> tuple[bytes | None, bytes]:
+    """skopeo's output once it ends, or (None, ...) once `cancel` is set (it stopped).
+    The token is looked at while waiting, rather than given a callback: a callback
+    would outlive the run (and signal a pid maybe reused by then)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        step = min(CANCEL_CHECK_S, deadline - time.monotonic())
+        if step <= 0:
+            raise subprocess.TimeoutExpired(proc.args, TIMEOUT_S)
+        if cancel is not None and cancel.cancelled:
+            terminate(proc)
+            return None, proc.communicate()[1]
+        try:
+            return proc.communicate(timeout=step)
+        except subprocess.TimeoutExpired:
+            continue  # output read so far is kept for the next call
 
 
 def copy(src: str, dest: str, *, cancel: CancelToken | None = None) -> None:

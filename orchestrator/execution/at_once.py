@@ -5,8 +5,9 @@ running piece has stopped. For work with no graph to follow (the executor's job)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from orchestrator.execution.cancel import CancelToken
@@ -17,43 +18,47 @@ R = TypeVar("R")
 
 def each_at_once(work: Callable[[T, CancelToken], R], items: Sequence[T], limit: int) -> list[R]:
     """`work(item, token)` for every item, at most `limit` at a time; the results in
-    the items' order."""
-    token = CancelToken()
+    the items' order, or the first failure (in time, never a sibling's cancellation)."""
     if not items:
         return []
-    with ThreadPoolExecutor(max(1, min(limit, len(items)))) as pool:
-        futures: list[Future[R]] = []
+    token, first = CancelToken(), _First()
+
+    def piece(item: T) -> R:
+        if token.cancelled:
+            raise _NotStarted
         try:
-            for item in items:
-                futures.append(pool.submit(_unless_cancelled, work, item, token))
-            wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:  # Ctrl-C, even before all were handed out: stop them all
-            _stop(token, futures)
+            return work(item, token)
+        except BaseException as exc:
+            first.keep(exc)  # before the token is set: a sibling's cancellation comes later
+            token.cancel()
             raise
-        failed = _first_failure(futures)
-        if failed is not None:
-            _stop(token, futures)
-            raise failed
+
+    pool = ThreadPoolExecutor(max(1, min(limit, len(items))))
+    try:
+        futures: list[Future[R]] = [pool.submit(piece, item) for item in items]
+        wait(futures)  # a failure cancels the token, which ends the others soon
+        if first.error is not None:
+            raise first.error
         return [f.result() for f in futures]
+    except BaseException:  # Ctrl-C too, even before all were handed out
+        token.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _unless_cancelled(work: Callable[[T, CancelToken], R], item: T, token: CancelToken) -> R:
-    if token.cancelled:
-        raise Cancelled
-    return work(item, token)
+class _NotStarted(Exception):
+    """A piece that never started: another failed first (never raised to the caller)."""
 
 
-class Cancelled(Exception):
-    """A piece that never started: another failed first."""
+class _First:
+    """The first error any piece raised."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
 
-def _stop(token: CancelToken, futures: list[Future[R]]) -> None:
-    token.cancel()
-    for future in futures:
-        future.cancel()
-
-
-def _first_failure(futures: list[Future[R]]) -> BaseException | None:
-    """The error of a piece that failed (the first of those in the items' order)."""
-    failures = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
-    return failures[0].exception() if failures else None
+    def keep(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = exc

@@ -3,7 +3,16 @@ the real registry by tests/e2e/test_bundle.py)."""
 
 from __future__ import annotations
 
-from orchestrator.backend.skopeo import SkopeoError, explain, tls_flags
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.backend.skopeo import SkopeoError, explain, run, tls_flags
+from orchestrator.errors import EngineError
+from orchestrator.execution.cancel import CancelToken
 
 
 def test_a_loopback_registry_is_plain_http_and_any_other_is_verified():
@@ -47,3 +56,35 @@ def test_errors_name_what_was_being_done_and_the_fix():
     assert explain(refused).endswith(
         "(r.example refuses to write (read-only, or this user may not write there))"
     )
+
+
+def test_a_cancelled_token_stops_a_running_skopeo_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A skopeo that would run for minutes (a stand-in on PATH) is stopped, its
+    process gone, once the token it was given is cancelled from another thread."""
+    started = tmp_path / "pid"
+    fake = tmp_path / "bin" / "skopeo"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho $$ > {started}.tmp\nmv {started}.tmp {started}\nsleep 300\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    token = CancelToken()
+    outcome: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            run(["copy", "a", "b"], "copy a to b", cancel=token)
+        except EngineError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=copy)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the stand-in runs
+    pid = int(started.read_text())
+    token.cancel()
+    worker.join(60)
+    assert [str(e) for e in outcome] == ["copy a to b: cancelled"]
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
