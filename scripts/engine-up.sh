@@ -34,7 +34,15 @@ versions() {
   echo "registry http://$registry/v2/ answers"
 }
 
-if [ -z "$(missing)" ]; then versions; exit 0; fi
+conf=/etc/docker/daemon.json old_default='{"features":{"containerd-snapshotter":true}}'
+if [ -z "$(missing)" ]; then
+  if [ ! -s "$conf" ] || [ "$(cat "$conf")" = "$old_default" ]; then
+    echo "engine-up: the engine runs without scripts/daemon.json's BuildKit GC policy; stop" \
+      "dockerd and run this again to install it" >&2
+  fi
+  versions
+  exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || { echo "engine-up: run it as root (no sudo here)" >&2; exit 1; }
@@ -58,8 +66,7 @@ fi
 # Written before docker.io is installed, in case its package starts the daemon. A
 # daemon.json of the machine's own is kept; one an older engine-up wrote is replaced.
 mkdir -p /etc/docker
-conf=/etc/docker/daemon.json
-if [ ! -s "$conf" ] || [ "$(cat "$conf")" = '{"features":{"containerd-snapshotter":true}}' ]; then
+if [ ! -s "$conf" ] || [ "$(cat "$conf")" = "$old_default" ]; then
   cp "$here/daemon.json" "$conf"
 elif ! grep -q '"builder"' "$conf"; then
   echo "engine-up: $conf has no builder GC policy; see scripts/daemon.json for one" >&2

@@ -42,13 +42,14 @@ apt_in() {
 # (or its containerd) would refuse to start, so those are removed first.
 start_dockerd() {
   local name=$1 pidfile=$2 exec_root=$3 host=$4 log=/var/log/$1.log attempt daemon f pid seen
+  local timed_out
   shift 4
+  seen=$(stat -c %s "$log" 2>/dev/null || echo 0)
   for attempt in 1 2 3 4 5; do
     for f in "$pidfile:dockerd" "$exec_root/containerd/containerd.pid:containerd"; do
       pid=$(cat "${f%:*}" 2>/dev/null) || continue
       [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${f#*:}" ] || rm -f "${f%:*}"
     done
-    seen=$(stat -c %s "$log" 2>/dev/null || echo 0)
     # -w: $! stays the daemon's (or its waiting parent's) pid.
     setsid -w nohup dockerd --iptables=false --pidfile "$pidfile" --exec-root "$exec_root" \
       -H "$host" "$@" >>"$log" 2>&1 </dev/null &
@@ -64,11 +65,17 @@ start_dockerd() {
       while kill -0 "$daemon" 2>/dev/null; do sleep 1; done
     fi
   done
-  if tail -c +"$((seen + 1))" "$log" | grep -A3 'Daemon has completed initialization' |
-    grep -q 'context deadline exceeded'; then
-    echo "$name: BuildKit did not load its build cache within dockerd's 10 s (moby#48569): the" \
-      "cache holds too many records. Start it again (one attempt in a few passes), then" \
-      "shrink the cache: DOCKER_HOST=$host docker buildx prune -f --filter unused-for=10m" \
+  # Attempts that ended so: the deadline after BuildKit's start, before the API served.
+  timed_out=$(tail -c +"$((seen + 1))" "$log" | awk '
+    /Daemon has completed initialization/ { started = 1 }
+    /API listen on/ { started = 0 }
+    started && /context deadline exceeded/ { n++; started = 0 }
+    END { print n + 0 }')
+  if [ "$timed_out" != 0 ]; then
+    echo "$name: $timed_out of 5 attempts ended as BuildKit failed to load its build cache within" \
+      "dockerd's 10 s (moby#48569): the cache holds too many records. Start it again (an" \
+      "attempt in a few passes), then shrink the cache:" \
+      "DOCKER_HOST=$host docker builder prune -f --filter unused-for=10m" \
       "(the GC policy in scripts/daemon.json keeps it that small from then on)." >&2
   fi
   return 1

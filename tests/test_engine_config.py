@@ -26,6 +26,6 @@ def test_engine_up_installs_it_and_the_start_failure_names_the_same_window() -> 
     config = json.loads((SCRIPTS / "daemon.json").read_text())
     window = config["builder"]["gc"]["policy"][0]["filter"][0]
     assert 'cp "$here/daemon.json" "$conf"' in (SCRIPTS / "engine-up.sh").read_text()
-    hint = re.search(r"buildx prune -f --filter (\S+)\"", (SCRIPTS / "lib.sh").read_text())
+    hint = re.search(r"builder prune -f --filter (\S+)\"", (SCRIPTS / "lib.sh").read_text())
     assert hint is not None
     assert hint.group(1) == window
