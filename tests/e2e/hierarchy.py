@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,13 +355,19 @@ def build(
 
 def docker(*args: str, timeout: float = 120, check: bool = True, host: str | None = None) -> str:
     """`docker ARGS` on this host's engine, or on the one at `host` (DOCKER_HOST)."""
-    env = {**os.environ, "DOCKER_HOST": host} if host else None
-    done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
-    )
+    done = _docker(args, timeout, host)
     if check and done.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
     return done.stdout
+
+
+def _docker(
+    args: Sequence[str], timeout: float, host: str | None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": host} if host else None
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
 
 
 def image_inspect(ref: str) -> dict[str, Any]:
@@ -380,7 +386,15 @@ def run_in(ref: str, script: str, *, platform: str | None = None) -> str:
 
 
 def local_images(prefix: str, host: str | None = None) -> list[str]:
-    out = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", host=host)
+    """The engine's image names under `prefix`. `docker image ls` can fail for a moment
+    ("content digest ... not found") while another test removes an image it is listing:
+    that is asked again, a few times."""
+    args = ("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+    for _ in range(3):
+        done = _docker(args, 120, host)
+        if done.returncode == 0 or "content digest" not in done.stderr:
+            break
+    out = docker(*args, host=host) if done.returncode != 0 else done.stdout  # the last try
     return [line for line in out.splitlines() if line.startswith(prefix + "/")]
 
 
