@@ -108,17 +108,25 @@ def _to_registry(
 ) -> None:
     """The images, then their signatures and attestations (each after the image it
     names), a few copies at once: each is one small skopeo run, mostly waiting."""
-    lock = threading.Lock()
+    lock, pushed = threading.Lock(), [0]
 
     def push(entry: Entry, token: CancelToken) -> None:
         dest = moved(entry.ref, registry)
         skopeo.copy(f"oci:{root}:{entry.ref}", f"docker://{dest}", cancel=token)
         if entry.cosign is None:
             with lock:
+                pushed[0] += 1
                 say(f"pushed {dest} ({entry.digest[:19]})")
 
-    for group in groups:
-        each_at_once(push, group, COPIES_AT_ONCE)
+    try:
+        for group in groups:
+            each_at_once(push, group, COPIES_AT_ONCE)
+    except KeyboardInterrupt:
+        say(
+            f"interrupted: {pushed[0]} of {len(groups[0])} image(s) pushed to {registry}; "
+            "load again for the rest (what is there already is not sent again)"
+        )
+        raise
 
 
 def _to_engine(root: Path, images: list[Entry], say: Say) -> None:

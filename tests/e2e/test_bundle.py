@@ -251,6 +251,10 @@ def test_ctrl_c_during_a_load_into_a_registry_stops_every_copy(
             proxy.close()
         assert loading.returncode == 130, out + err
         assert err.endswith("interrupted\n"), err
+        assert out.splitlines()[-1] == (
+            f"interrupted: 0 of 4 image(s) pushed to {site}; load again for the rest (what is "
+            "there already is not sent again)"
+        )
         assert copying(site) == [], "a copy outlived stackbake"
 
 
