@@ -7,15 +7,15 @@ with `--key` refuses a bundle whose manifest that key did not sign."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.backend.tools import need_tool
 from orchestrator.distribution.record import SIGNED
+from orchestrator.distribution.trust import blob_verifies
 from orchestrator.errors import EngineError
 from orchestrator.execution.cancel import CancelToken
-from orchestrator.signing.commands import child_env, shown_key, sign_blob_argv, verify_blob_argv
+from orchestrator.signing.commands import child_env, shown_key, sign_blob_argv
 from orchestrator.signing.cosign import run_cosign
 from orchestrator.spec.gates import Signing
 from orchestrator.spec.model import Target
@@ -58,10 +58,7 @@ def manifest_verified(root: Path, manifest: Path, public_key: str) -> str:
             f"its {manifest.name} is not signed (a bundle of targets with sign: is): "
             f"{shown_key(public_key)} cannot vouch for it"
         )
-    argv = verify_blob_argv(
-        need_tool("cosign", "verifying a bundle"), public_key, signature, manifest
-    )
-    done = subprocess.run(argv, capture_output=True, timeout=120, check=False)
-    if done.returncode != 0:
+    cosign = need_tool("cosign", "verifying a bundle")
+    if not blob_verifies(cosign, public_key, signature, manifest):
         return f"its {manifest.name} is not signed by {shown_key(public_key)}"
     return ""

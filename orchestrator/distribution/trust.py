@@ -68,11 +68,16 @@ def _verified(cosign: str, root: Path, entry: Entry, digest: str, public_key: st
         with tempfile.NamedTemporaryFile("w", suffix=".sig") as sig:
             sig.write(str(signature))
             sig.flush()
-            argv = verify_blob_argv(cosign, public_key, Path(sig.name), payload)
-            done = subprocess.run(argv, capture_output=True, timeout=120, check=False)
-        if done.returncode == 0:
-            return True
+            if blob_verifies(cosign, public_key, Path(sig.name), payload):
+                return True
     return False
+
+
+def blob_verifies(cosign: str, public_key: str, signature: Path, payload: Path) -> bool:
+    """Whether `cosign verify-blob` (offline) finds `signature` of `payload` made with
+    the key whose public half is `public_key`."""
+    argv = verify_blob_argv(cosign, public_key, signature, payload)
+    return subprocess.run(argv, capture_output=True, timeout=120, check=False).returncode == 0
 
 
 def _signed_digest(payload: Path) -> str | None:
