@@ -6,19 +6,17 @@ reader stops (Ctrl-C)."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from orchestrator.backend.process import terminate
+from orchestrator.distribution.layout import hash_stream
 from orchestrator.errors import EngineError
 
 if TYPE_CHECKING:
     from python_on_whales.exceptions import DockerException
-
-CHUNK = 1 << 20
 
 
 def _said(doing: str, exc: DockerException) -> EngineError:
@@ -75,12 +73,9 @@ class EngineStore:
                 )
             except OSError as exc:
                 raise EngineError(f"{doing}: {exc.strerror or exc}") from None
-            digest = hashlib.sha256()
             assert proc.stdout is not None
             try:
-                while chunk := proc.stdout.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+                digest, _ = hash_stream(proc.stdout, out)
                 code = proc.wait()
             except BaseException:
                 terminate(proc)
@@ -91,7 +86,7 @@ class EngineStore:
                 err.seek(0)
                 lines = err.read().decode("utf-8", "replace").strip().splitlines()
                 raise EngineError(f"{doing}: {lines[-1] if lines else f'exit {code}'}")
-        return digest.hexdigest()
+        return digest.removeprefix("sha256:")
 
     def remove(self, refs: Sequence[str]) -> None:
         """`docker image rm REFS` (never forced: an image a container uses stays)."""

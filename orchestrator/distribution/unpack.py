@@ -110,11 +110,7 @@ def _check(
         if actual != digest:
             why = f"blob {digest} does not match its checksum (its content hashes to {actual})"
             raise BundleRefused(bundle, f"{why}: {DAMAGED}")
-        if digest not in manifest.blobs:
-            raise BundleRefused(bundle, f"blob {digest} is not one {MANIFEST} lists: {DAMAGED}")
-        if manifest.blobs[digest] != size:
-            why = f"blob {digest} is {size} bytes, {MANIFEST} says {manifest.blobs[digest]}"
-            raise BundleRefused(bundle, f"{why}: {DAMAGED}")
+        _listed(bundle, name, size, manifest.blobs)
     for digest in manifest.blobs:
         if str(blob_path(Path(), digest)) not in hashes:
             raise BundleRefused(bundle, f"blob {digest} is missing: {DAMAGED}")
