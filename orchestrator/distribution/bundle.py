@@ -12,16 +12,17 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.backend import skopeo
 from orchestrator.backend.manifests import index_platforms, platform_of
 from orchestrator.bases.lockfile import load_lock, lock_path
+from orchestrator.bases.mirroring import destination
 from orchestrator.distribution.record import MANIFEST, Bundled, BundleManifest, Made
 from orchestrator.distribution.seal import sign_manifest, signing_of
 from orchestrator.errors import EngineError, UsageError
+from orchestrator.execution.at_once import each_at_once
 from orchestrator.execution.cancel import CancelToken
 from orchestrator.hierarchy.naming import image_names
 from orchestrator.hierarchy.project import Project
@@ -61,9 +62,8 @@ def _wanted(project: Project, names: Sequence[str], bases: bool) -> list[tuple[s
             repository = parse_ref(at).repository if at else ref.repository
             source = f"{repository}@{digest}" if digest else (at or base.normalized)
             # Pinned by its own digest: named by it, so a tag another FROM names as the
-            # lock pins it keeps its own entry.
-            tag = f"sha256-{ref.digest.removeprefix('sha256:')}" if ref.digest else ref.tag
-            wanted.append(("", f"{ref.repository}:{tag}", source))
+            # lock pins it keeps its own entry (as a mirror copy is named).
+            wanted.append(("", destination(base.normalized), source))
     return wanted
 
 
@@ -74,9 +74,7 @@ def _look(wanted: list[tuple[str, str, str]]) -> list[Found]:
     """Each wanted image's manifest, all looked up before anything is copied: one that
     the registry lacks is a usage error naming every missing one."""
 
-    cancel = CancelToken()  # Ctrl-C reaches this thread only: it stops the lookups'
-
-    def one(item: tuple[str, str, str]) -> Found | str:
+    def one(item: tuple[str, str, str], cancel: CancelToken) -> Found | str:
         target, name, source = item
         try:
             manifest, digest = skopeo.raw_manifest(source, cancel)
@@ -92,12 +90,7 @@ def _look(wanted: list[tuple[str, str, str]]) -> list[Found]:
             platforms = {platform_of(skopeo.image_config(source, cancel)): digest}
         return Bundled(target, name, digest, platforms), manifest, source
 
-    with ThreadPoolExecutor(LOOKUPS_AT_ONCE) as pool:
-        try:
-            found = list(pool.map(one, wanted))
-        except BaseException:
-            cancel.cancel()
-            raise
+    found = each_at_once(one, wanted, LOOKUPS_AT_ONCE)  # Ctrl-C stops every lookup
     missing = [f for f in found if isinstance(f, str)]
     if missing:
         raise UsageError("nothing was bundled: " + "; ".join(missing))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from orchestrator.distribution.prune_model import (
 )
 from orchestrator.distribution.prune_plan import Step
 from orchestrator.distribution.prune_streams import cosign_subject
+from orchestrator.execution.at_once import each_at_once
 
 AT_ONCE = 8  # skopeo processes at a time
 T = TypeVar("T")
@@ -72,11 +72,8 @@ def _config(ref: str) -> Mapping[str, Any]:
 
 
 def _each(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    todo = list(items)
-    if len(todo) < 2:
-        return [work(x) for x in todo]
-    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        return list(pool.map(work, todo))
+    """`work` of each item, AT_ONCE at a time; nothing more starts after a failure."""
+    return each_at_once(lambda item, _cancel: work(item), list(items), AT_ONCE)
 
 
 @dataclass
