@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.cli.error_handler import say
+
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser(
@@ -35,16 +37,10 @@ def cmd_archive(args: argparse.Namespace) -> int:
     project = project_of(args)
     names = project.hierarchy.order(expand_names(project.hierarchy, args.targets))
     done = archive_targets(
-        project, names, Path(args.to), remove=args.remove, store=EngineStore(), say=_say
+        project, names, Path(args.to), remove=args.remove, store=EngineStore(), say=say
     )
-    _say(done.summary())
+    say(done.summary())
     return 0
-
-
-def _say(line: str) -> None:
-    from orchestrator.errors import printable
-
-    print(printable(line), flush=True)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"archive": cmd_archive}

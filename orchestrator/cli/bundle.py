@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from orchestrator.cli.error_handler import say
 from orchestrator.cli.selection import add_selection
 
 LOAD = "bundle-load"  # `bundle load` is parsed as this command of its own
@@ -74,23 +75,17 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
     project = project_of(args)
     names = select(project.hierarchy, args.targets)
-    made = write_bundle(project, names, args.output, bases=not args.no_bases, say=_say)
-    _say(made.summary())
+    made = write_bundle(project, names, args.output, bases=not args.no_bases, say=say)
+    say(made.summary())
     return 0
 
 
 def cmd_bundle_load(args: argparse.Namespace) -> int:
     from orchestrator.distribution.unbundle import load_bundle
 
-    loaded = load_bundle(args.bundle, registry=args.to, public_key=args.key, say=_say)
-    _say(loaded.summary())
+    loaded = load_bundle(args.bundle, registry=args.to, public_key=args.key, say=say)
+    say(loaded.summary())
     return 0
-
-
-def _say(line: str) -> None:
-    from orchestrator.errors import printable
-
-    print(printable(line), flush=True)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

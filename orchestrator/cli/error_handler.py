@@ -59,3 +59,8 @@ def run_guarded(body: Callable[[], int]) -> int:
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def say(line: str) -> None:
+    """A line of a command's progress on standard output, made printable as errors are."""
+    print(printable(line), flush=True)
