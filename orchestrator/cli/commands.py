@@ -29,9 +29,11 @@ def project_of(
     pinned: Mapping[str, str] | None = None,
     *,
     remember: bool = False,
+    reach: bool = True,
 ) -> Project:
     """The spec of -f (or `file`) with --var, --set, the environment, and `pinned` values
-    under the --var ones. `remember`: builds keep validated files in `.stackbake/`."""
+    under the --var ones. `remember`: builds keep validated files in `.stackbake/`.
+    `reach`: the command reaches its registries (their CAs are installed first)."""
     try:
         pairs = [*args.var, *getattr(args, "var_after_command", [])]
         overrides = parse_assignments(pairs, "--var")
@@ -44,7 +46,7 @@ def project_of(
         sets=[*args.set, *getattr(args, "set_after_command", [])],
         remember=remember,
     )
-    if getattr(args, "command", "") not in READING and project.spec.registries:
+    if reach and getattr(args, "command", "") not in READING and project.spec.registries:
         from orchestrator.backend.certs import allow_insecure, trust_registries
         from orchestrator.state import StateDir
 
@@ -56,7 +58,10 @@ def project_of(
 def _changes(args: argparse.Namespace, project: Project, order: list[str]) -> dict[str, list[str]]:
     from orchestrator.freshness.changes import changed_since
 
-    return changed_since(project, args.changed_since, order, lambda f, p: project_of(args, f, p))
+    # An older revision's spec is only compared: its registries are not reached.
+    return changed_since(
+        project, args.changed_since, order, lambda f, p: project_of(args, f, p, reach=False)
+    )
 
 
 def cmd_build(args: argparse.Namespace) -> int:
