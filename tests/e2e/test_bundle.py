@@ -54,6 +54,14 @@ def stackbake(
     return run_stackbake(folder, *args, env=env, timeout=600)
 
 
+def into_the_engine(
+    folder: Path, bundle: str, host: str, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`bundle load BUNDLE --engine [--key KEY]` into the engine at `host`."""
+    checked = ["--key", key] if key else []
+    return stackbake(folder, "bundle", "load", bundle, "--engine", *checked, host=host)
+
+
 def keys(folder: Path) -> None:
     for name in ("", "other"):
         (folder / name).mkdir(exist_ok=True)
@@ -99,25 +107,14 @@ def test_bundle_into_a_second_engine_with_nothing_in_the_registry(
         tampered.write_bytes(bundle.read_bytes())
         layer = max(manifest["blobs"], key=manifest["blobs"].get)
         flip_byte(tampered, f"blobs/sha256/{layer.removeprefix('sha256:')}", at=100)
-        refused = stackbake(
-            mini.folder, "bundle", "load", str(tampered), "--engine", host=second_engine
-        )
+        refused = into_the_engine(mini.folder, str(tampered), second_engine)
         assert refused.returncode == 2
         assert refused.stderr.startswith(
             f"error: {tampered}: blob {layer} does not match its checksum"
         )
         assert refused.stderr.rstrip().endswith("; nothing was loaded")
 
-        other = stackbake(
-            mini.folder,
-            "bundle",
-            "load",
-            "tree.tar",
-            "--engine",
-            "--key",
-            "other/cosign.pub",
-            host=second_engine,
-        )
+        other = into_the_engine(mini.folder, "tree.tar", second_engine, "other/cosign.pub")
         assert other.returncode == 2
         assert other.stderr == (
             "error: tree.tar: its stackbake-bundle.json is not signed by other/cosign.pub; "
@@ -125,16 +122,7 @@ def test_bundle_into_a_second_engine_with_nothing_in_the_registry(
         ), other.stderr
         assert local_images(prefix, second_engine) == []
 
-        loaded = stackbake(
-            mini.folder,
-            "bundle",
-            "load",
-            "tree.tar",
-            "--engine",
-            "--key",
-            "cosign.pub",
-            host=second_engine,
-        )
+        loaded = into_the_engine(mini.folder, "tree.tar", second_engine, "cosign.pub")
         assert loaded.returncode == 0, loaded.stdout + loaded.stderr
         assert sorted(local_images(prefix, second_engine)) == [
             f"{prefix}/child:1",
